@@ -1,0 +1,466 @@
+// Root file system setup in the container's mount namespace: mounts, devices, pivot_root, masks.
+#include "skiff/isolation/rootfs.hpp"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+
+namespace skiff::isolation {
+namespace {
+
+struct FlagName {
+    const char* name;
+    bool clear;
+    unsigned long flag;
+};
+
+constexpr FlagName kFlags[] = {
+    {"ro", false, MS_RDONLY},          {"rw", true, MS_RDONLY},
+    {"nosuid", false, MS_NOSUID},      {"suid", true, MS_NOSUID},
+    {"nodev", false, MS_NODEV},        {"dev", true, MS_NODEV},
+    {"noexec", false, MS_NOEXEC},      {"exec", true, MS_NOEXEC},
+    {"sync", false, MS_SYNCHRONOUS},   {"async", true, MS_SYNCHRONOUS},
+    {"dirsync", false, MS_DIRSYNC},    {"remount", false, MS_REMOUNT},
+    {"mand", false, MS_MANDLOCK},      {"nomand", true, MS_MANDLOCK},
+    {"atime", true, MS_NOATIME},       {"noatime", false, MS_NOATIME},
+    {"diratime", true, MS_NODIRATIME}, {"nodiratime", false, MS_NODIRATIME},
+    {"relatime", false, MS_RELATIME},  {"norelatime", true, MS_RELATIME},
+    {"strictatime", false, MS_STRICTATIME}, {"nostrictatime", true, MS_STRICTATIME},
+    {"silent", false, MS_SILENT},      {"loud", true, MS_SILENT},
+};
+
+struct PropagationName {
+    const char* name;
+    unsigned long flags;
+};
+
+constexpr PropagationName kPropagation[] = {
+    {"private", MS_PRIVATE},         {"rprivate", MS_PRIVATE | MS_REC},
+    {"shared", MS_SHARED},           {"rshared", MS_SHARED | MS_REC},
+    {"slave", MS_SLAVE},             {"rslave", MS_SLAVE | MS_REC},
+    {"unbindable", MS_UNBINDABLE},   {"runbindable", MS_UNBINDABLE | MS_REC},
+};
+
+// Flags a bind remount must keep: in a user namespace the kernel refuses to clear locked ones.
+unsigned long locked_flags(const char* path) {
+    struct statvfs st{};
+    if (statvfs(path, &st) != 0) return 0;
+    unsigned long out = 0;
+    if (st.f_flag & ST_NOSUID) out |= MS_NOSUID;
+    if (st.f_flag & ST_NODEV) out |= MS_NODEV;
+    if (st.f_flag & ST_NOEXEC) out |= MS_NOEXEC;
+    if (st.f_flag & ST_RDONLY) out |= MS_RDONLY;
+    return out;
+}
+
+// "/proc/self/fd/N": how a mount is pointed at an fd resolved safely inside the rootfs.
+struct FdPath {
+    char text[32];
+    explicit FdPath(int fd) { snprintf(text, sizeof text, "/proc/self/fd/%d", fd); }
+};
+
+class Fd {
+public:
+    explicit Fd(int fd) : fd_(fd) {}
+    ~Fd() {
+        if (fd_ >= 0) close(fd_);
+    }
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    int get() const { return fd_; }
+    void reset(int fd) {
+        if (fd_ >= 0) close(fd_);
+        fd_ = fd;
+    }
+
+private:
+    int fd_;
+};
+
+int remount_bind(const char* target, unsigned long flags, bool keep_locked) {
+    unsigned long f = MS_BIND | MS_REMOUNT | flags;
+    if (keep_locked) f |= locked_flags(target);
+    return mount(nullptr, target, nullptr, f, nullptr);
+}
+
+int mount_one(const RootfsPlan& plan, int rootfd, const MountStep& m, ChildError& err) {
+    const char* dest = m.destination.c_str();
+    bool file = m.kind == MountStep::Kind::bind && !m.source_is_dir;
+    if (make_path_in_root(rootfd, dest, file) != 0)
+        return err.fail(errno, "create mount point %s", dest);
+    Fd target(open_in_root(rootfd, dest, O_PATH | O_CLOEXEC));
+    if (target.get() < 0) return err.fail(errno, "open mount point %s", dest);
+    FdPath where(target.get());
+    const MountFlags& f = m.flags;
+    const char* data = f.data.empty() ? nullptr : f.data.c_str();
+
+    if (m.kind == MountStep::Kind::bind) {
+        unsigned long bind_flags = MS_BIND | (f.flags & MS_REC);
+        if (mount(m.source.c_str(), where.text, nullptr, bind_flags, nullptr) != 0)
+            return err.fail(errno, "bind mount %s on %s", m.source.c_str(), dest);
+        unsigned long extra = f.flags & ~(MS_REC | MS_BIND | MS_REMOUNT);
+        if (extra != 0) {
+            // Re-resolve: the fd still names the directory under the new mount.
+            target.reset(open_in_root(rootfd, dest, O_PATH | O_CLOEXEC));
+            FdPath top(target.get());
+            if (target.get() < 0 || remount_bind(top.text, extra, plan.user_namespace) != 0)
+                return err.fail(errno, "remount %s with its options", dest);
+        }
+    } else if (m.kind == MountStep::Kind::cgroup) {
+        // A tmpfs holding one mount per hierarchy, as runc lays out /sys/fs/cgroup on v1 hosts.
+        if (m.hierarchies.size() == 1 && m.hierarchies[0].name.empty()) {
+            const auto& h = m.hierarchies[0];
+            int rc = h.bind_source.empty()
+                         ? mount("cgroup2", where.text, "cgroup2", f.flags & ~MS_RDONLY, nullptr)
+                         : mount(h.bind_source.c_str(), where.text, nullptr, MS_BIND | MS_REC,
+                                 nullptr);
+            if (rc != 0) return err.fail(errno, "mount cgroup2 on %s", dest);
+            if (f.flags & MS_RDONLY) {
+                target.reset(open_in_root(rootfd, dest, O_PATH | O_CLOEXEC));
+                FdPath top(target.get());
+                if (target.get() < 0 ||
+                    remount_bind(top.text, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                 plan.user_namespace) != 0)
+                    return err.fail(errno, "make %s read-only", dest);
+            }
+        } else {
+            if (mount("tmpfs", where.text, "tmpfs", (f.flags & ~MS_RDONLY), "mode=755") != 0)
+                return err.fail(errno, "mount tmpfs for cgroups on %s", dest);
+            target.reset(open_in_root(rootfd, dest, O_PATH | O_DIRECTORY | O_CLOEXEC));
+            if (target.get() < 0) return err.fail(errno, "open %s", dest);
+            for (const auto& h : m.hierarchies) {
+                if (mkdirat(target.get(), h.name.c_str(), 0755) != 0 && errno != EEXIST)
+                    return err.fail(errno, "mkdir %s/%s", dest, h.name.c_str());
+                Fd sub(openat(target.get(), h.name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW |
+                                                                O_CLOEXEC));
+                if (sub.get() < 0) return err.fail(errno, "open %s/%s", dest, h.name.c_str());
+                FdPath subpath(sub.get());
+                int rc;
+                if (!h.bind_source.empty())
+                    rc = mount(h.bind_source.c_str(), subpath.text, nullptr, MS_BIND | MS_REC,
+                               nullptr);
+                else
+                    rc = mount("cgroup", subpath.text, h.fstype.c_str(),
+                               (f.flags & ~MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                               h.data.empty() ? nullptr : h.data.c_str());
+                if (rc != 0)
+                    return err.fail(errno, "mount %s cgroup on %s/%s", h.fstype.c_str(), dest,
+                                    h.name.c_str());
+                if (f.flags & MS_RDONLY) {
+                    // Reopen: the old fd names the directory under the new mount.
+                    sub.reset(openat(target.get(), h.name.c_str(),
+                                     O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+                    FdPath top(sub.get());
+                    if (sub.get() < 0 ||
+                        remount_bind(top.text, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                     plan.user_namespace) != 0)
+                        return err.fail(errno, "make %s/%s read-only", dest, h.name.c_str());
+                }
+            }
+            if (f.flags & MS_RDONLY) {
+                target.reset(open_in_root(rootfd, dest, O_PATH | O_CLOEXEC));
+                FdPath top(target.get());
+                if (target.get() < 0 ||
+                    remount_bind(top.text, MS_RDONLY | (f.flags & ~MS_REC), plan.user_namespace) != 0)
+                    return err.fail(errno, "make %s read-only", dest);
+            }
+        }
+    } else {
+        if (mount(m.source.empty() ? m.fstype.c_str() : m.source.c_str(), where.text,
+                  m.fstype.c_str(), f.flags & ~MS_REMOUNT, data) != 0)
+            return err.fail(errno, "mount %s (%s) on %s", m.source.c_str(), m.fstype.c_str(),
+                            dest);
+    }
+    if (f.propagation != 0) {
+        target.reset(open_in_root(rootfd, dest, O_PATH | O_CLOEXEC));
+        FdPath top(target.get());
+        if (target.get() < 0 || mount(nullptr, top.text, nullptr, f.propagation, nullptr) != 0)
+            return err.fail(errno, "set propagation of %s", dest);
+    }
+    return 0;
+}
+
+int make_device(const RootfsPlan& plan, int rootfd, const DeviceNode& d, ChildError& err) {
+    const char* path = d.path.c_str();
+    if (plan.user_namespace) {
+        // mknod is refused in a user namespace: bind the host's node instead.
+        if (make_path_in_root(rootfd, path, true) != 0)
+            return err.fail(errno, "create %s", path);
+        Fd target(open_in_root(rootfd, path, O_PATH | O_CLOEXEC));
+        FdPath where(target.get());
+        if (target.get() < 0 || mount(path, where.text, nullptr, MS_BIND, nullptr) != 0)
+            return err.fail(errno, "bind device %s", path);
+        return 0;
+    }
+    const char* slash = strrchr(path, '/');
+    char parent[PATH_MAX];
+    size_t plen = static_cast<size_t>(slash - path);
+    if (plen == 0) plen = 1;
+    if (plen >= sizeof parent) return err.fail(ENAMETOOLONG, "device path %s", path);
+    memcpy(parent, path, plen);
+    parent[plen] = '\0';
+    if (make_path_in_root(rootfd, parent, false) != 0)
+        return err.fail(errno, "create directory for %s", path);
+    Fd dir(open_in_root(rootfd, parent, O_DIRECTORY | O_CLOEXEC));
+    if (dir.get() < 0) return err.fail(errno, "open %s", parent);
+    const char* name = slash + 1;
+    mode_t type = d.type == 'b' ? S_IFBLK : d.type == 'p' ? S_IFIFO : S_IFCHR;
+    unlinkat(dir.get(), name, 0);  // replace whatever the image had there
+    if (mknodat(dir.get(), name, type | (d.mode & 07777), makedev(d.major, d.minor)) != 0)
+        return err.fail(errno, "mknod %s", path);
+    if (fchownat(dir.get(), name, d.uid, d.gid, AT_SYMLINK_NOFOLLOW) != 0)
+        return err.fail(errno, "chown %s", path);
+    // mknod's mode is masked by the umask; set it exactly.
+    if (fchmodat(dir.get(), name, d.mode & 07777, 0) != 0) return err.fail(errno, "chmod %s", path);
+    return 0;
+}
+
+int make_dev_links(int rootfd, ChildError& err) {
+    Fd dev(open_in_root(rootfd, "/dev", O_DIRECTORY | O_CLOEXEC));
+    if (dev.get() < 0) return err.fail(errno, "open /dev");
+    struct Link {
+        const char* name;
+        const char* target;
+    };
+    constexpr Link links[] = {{"fd", "/proc/self/fd"},        {"stdin", "/proc/self/fd/0"},
+                              {"stdout", "/proc/self/fd/1"},   {"stderr", "/proc/self/fd/2"},
+                              {"core", "/proc/kcore"},         {"ptmx", "pts/ptmx"}};
+    for (const auto& l : links) {
+        if (strcmp(l.name, "ptmx") == 0) unlinkat(dev.get(), l.name, 0);
+        if (symlinkat(l.target, dev.get(), l.name) != 0 && errno != EEXIST)
+            return err.fail(errno, "symlink /dev/%s", l.name);
+    }
+    for (const char* dir : {"pts", "shm"})
+        if (mkdirat(dev.get(), dir, 0755) != 0 && errno != EEXIST)
+            return err.fail(errno, "mkdir /dev/%s", dir);
+    return 0;
+}
+
+}  // namespace
+
+Result<unsigned long> parse_propagation(const std::string& name) {
+    if (name.empty()) return 0UL;
+    for (const auto& p : kPropagation)
+        if (name == p.name) return p.flags;
+    return Error(EINVAL, "unknown propagation \"" + name + "\"");
+}
+
+Result<MountFlags> parse_mount_options(const std::vector<std::string>& options) {
+    MountFlags out;
+    for (const auto& opt : options) {
+        if (opt == "bind") {
+            out.bind = true;
+            continue;
+        }
+        if (opt == "rbind") {
+            out.bind = true;
+            out.flags |= MS_REC;
+            continue;
+        }
+        bool matched = false;
+        for (const auto& f : kFlags) {
+            if (opt != f.name) continue;
+            if (f.clear) {
+                out.flags &= ~f.flag;
+                out.clear |= f.flag;
+            } else {
+                out.flags |= f.flag;
+                out.clear &= ~f.flag;
+            }
+            matched = true;
+        }
+        for (const auto& p : kPropagation) {
+            if (opt != p.name) continue;
+            out.propagation = p.flags;
+            matched = true;
+        }
+        if (matched) continue;
+        if (opt == "tmpcopyup" || opt == "idmap" || opt == "ridmap")
+            return Error(EINVAL, "mount option \"" + opt + "\" is not supported");
+        if (!out.data.empty()) out.data += ',';
+        out.data += opt;
+    }
+    return out;
+}
+
+std::vector<DeviceNode> default_devices() {
+    return {{"/dev/null", 'c', 1, 3, 0666, 0, 0},    {"/dev/zero", 'c', 1, 5, 0666, 0, 0},
+            {"/dev/full", 'c', 1, 7, 0666, 0, 0},    {"/dev/random", 'c', 1, 8, 0666, 0, 0},
+            {"/dev/urandom", 'c', 1, 9, 0666, 0, 0}, {"/dev/tty", 'c', 5, 0, 0666, 0, 0}};
+}
+
+int open_in_root(int rootfd, const char* path, int flags) noexcept {
+    open_how how{};
+    how.flags = static_cast<uint64_t>(flags) | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    while (*path == '/') ++path;
+    if (*path == '\0') path = ".";
+    return static_cast<int>(syscall(SYS_openat2, rootfd, path, &how, sizeof how));
+}
+
+int make_path_in_root(int rootfd, const char* path, bool file) noexcept {
+    char buf[PATH_MAX];
+    size_t len = strlen(path);
+    if (len >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, path, len + 1);
+    // Trailing slashes don't make a component.
+    while (len > 1 && buf[len - 1] == '/') buf[--len] = '\0';
+    {
+        int fd = open_in_root(rootfd, buf, O_PATH);
+        if (fd >= 0) {
+            close(fd);
+            return 0;
+        }
+        if (errno != ENOENT) return -1;
+    }
+    // Walk from the top: open the existing prefix, create the next component in it.
+    size_t start = 0;
+    while (buf[start] == '/') ++start;
+    int parent = open_in_root(rootfd, "/", O_PATH | O_DIRECTORY);
+    if (parent < 0) return -1;
+    size_t i = start;
+    while (i <= len) {
+        size_t end = i;
+        while (end < len && buf[end] != '/') ++end;
+        char saved = buf[end];
+        buf[end] = '\0';
+        const char* name = buf + i;
+        bool last = end >= len;
+        if (*name != '\0') {
+            int rc;
+            if (last && file) {
+                int fd = openat(parent, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+                rc = fd < 0 ? -1 : 0;
+                if (fd >= 0) close(fd);
+                if (rc != 0 && errno == EEXIST) rc = 0;
+            } else {
+                rc = mkdirat(parent, name, 0755);
+                if (rc != 0 && errno == EEXIST) rc = 0;
+            }
+            if (rc != 0) {
+                int saved_errno = errno;
+                close(parent);
+                errno = saved_errno;
+                return -1;
+            }
+            if (!last) {
+                // Resolve the prefix so far from the root again: it may be a symlink.
+                close(parent);
+                parent = open_in_root(rootfd, buf, O_PATH | O_DIRECTORY);
+                if (parent < 0) return -1;
+            }
+        }
+        buf[end] = saved;
+        if (last) break;
+        i = end + 1;
+    }
+    close(parent);
+    return 0;
+}
+
+int prepare_rootfs(const RootfsPlan& plan, ChildError& err) noexcept {
+    unsigned long prop = plan.root_propagation ? plan.root_propagation : (MS_SLAVE | MS_REC);
+    if (mount(nullptr, "/", nullptr, prop, nullptr) != 0)
+        return err.fail(errno, "set propagation of /");
+    const char* rootfs = plan.rootfs.c_str();
+    if (mount(rootfs, rootfs, nullptr, MS_BIND | MS_REC, nullptr) != 0)
+        return err.fail(errno, "bind mount rootfs %s", rootfs);
+    Fd root(open(rootfs, O_DIRECTORY | O_CLOEXEC));
+    if (root.get() < 0) return err.fail(errno, "open rootfs %s", rootfs);
+    for (const auto& m : plan.mounts)
+        if (mount_one(plan, root.get(), m, err) != 0) return -1;
+    if (plan.make_default_devices) {
+        for (const auto& d : default_devices())
+            if (make_device(plan, root.get(), d, err) != 0) return -1;
+        if (make_dev_links(root.get(), err) != 0) return -1;
+    }
+    for (const auto& d : plan.devices)
+        if (make_device(plan, root.get(), d, err) != 0) return -1;
+    if (plan.console) {
+        if (make_path_in_root(root.get(), "/dev/console", true) != 0)
+            return err.fail(errno, "create /dev/console");
+    }
+    return 0;
+}
+
+int enter_rootfs(const RootfsPlan& plan, ChildError& err) noexcept {
+    const char* rootfs = plan.rootfs.c_str();
+    if (chdir(rootfs) != 0) return err.fail(errno, "chdir %s", rootfs);
+    if (plan.no_pivot) {
+        if (mount(rootfs, "/", nullptr, MS_MOVE, nullptr) != 0)
+            return err.fail(errno, "move rootfs to /");
+        if (chroot(".") != 0) return err.fail(errno, "chroot");
+    } else {
+        // pivot_root(".", ".") stacks the old root on the new one; detaching it leaves the new.
+        if (syscall(SYS_pivot_root, ".", ".") != 0) return err.fail(errno, "pivot_root");
+        // The old root may be shared with the host: make it slave before detaching.
+        if (mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) != 0)
+            return err.fail(errno, "make old root slave");
+        if (umount2(".", MNT_DETACH) != 0) return err.fail(errno, "detach old root");
+    }
+    if (chdir("/") != 0) return err.fail(errno, "chdir /");
+    return 0;
+}
+
+int finish_rootfs(const RootfsPlan& plan, ChildError& err) noexcept {
+    Fd root(open("/", O_DIRECTORY | O_CLOEXEC));
+    if (root.get() < 0) return err.fail(errno, "open /");
+    for (const auto& p : plan.masked_paths) {
+        Fd target(open_in_root(root.get(), p.c_str(), O_PATH | O_CLOEXEC));
+        if (target.get() < 0) {
+            if (errno == ENOENT) continue;
+            return err.fail(errno, "open masked path %s", p.c_str());
+        }
+        struct stat st{};
+        if (fstat(target.get(), &st) != 0) return err.fail(errno, "stat %s", p.c_str());
+        FdPath where(target.get());
+        int rc;
+        if (S_ISDIR(st.st_mode)) {
+            rc = mount("tmpfs", where.text, "tmpfs", MS_RDONLY, "size=0");
+        } else {
+            Fd null(open_in_root(root.get(), "/dev/null", O_PATH | O_CLOEXEC));
+            struct stat nst{};
+            if (null.get() < 0 || fstat(null.get(), &nst) != 0 || !S_ISCHR(nst.st_mode) ||
+                nst.st_rdev != makedev(1, 3))
+                return err.fail(EINVAL, "mask %s: the container's /dev/null is not the null device",
+                                p.c_str());
+            FdPath src(null.get());
+            rc = mount(src.text, where.text, nullptr, MS_BIND, nullptr);
+        }
+        if (rc != 0) return err.fail(errno, "mask %s", p.c_str());
+    }
+    for (const auto& p : plan.readonly_paths) {
+        Fd target(open_in_root(root.get(), p.c_str(), O_PATH | O_CLOEXEC));
+        if (target.get() < 0) {
+            if (errno == ENOENT) continue;
+            return err.fail(errno, "open read-only path %s", p.c_str());
+        }
+        FdPath where(target.get());
+        if (mount(where.text, where.text, nullptr, MS_BIND | MS_REC, nullptr) != 0)
+            return err.fail(errno, "bind read-only path %s", p.c_str());
+        target.reset(open_in_root(root.get(), p.c_str(), O_PATH | O_CLOEXEC));
+        FdPath top(target.get());
+        if (target.get() < 0 ||
+            remount_bind(top.text, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, true) != 0)
+            return err.fail(errno, "remount %s read-only", p.c_str());
+    }
+    if (plan.readonly_root && remount_bind("/", MS_RDONLY, true) != 0)
+        return err.fail(errno, "remount / read-only");
+    if (plan.final_propagation != 0 &&
+        mount(nullptr, "/", nullptr, plan.final_propagation, nullptr) != 0)
+        return err.fail(errno, "set rootfsPropagation");
+    return 0;
+}
+
+}  // namespace skiff::isolation

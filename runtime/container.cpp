@@ -1,0 +1,691 @@
+// Container lifecycle: state directories and locks, create/start/run/kill/delete, status checks.
+#include "skiff/runtime/container.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "hooks.hpp"
+#include "launch.hpp"
+#include "skiff/base/fs.hpp"
+#include "skiff/base/log.hpp"
+#include "skiff/base/unique_fd.hpp"
+#include "skiff/isolation/cgroup.hpp"
+
+namespace skiff::runtime {
+namespace {
+
+using json = nlohmann::json;
+constexpr const char* kStateFile = "state.json";
+constexpr const char* kFifo = "exec.fifo";
+constexpr const char* kSpecVersion = "1.2.0";
+
+// What create records about a container; status is derived from the process, not stored.
+struct Record {
+    std::string id, bundle, rootfs, created, owner, cgroup_path, config;
+    pid_t pid = 0;
+    unsigned long long start_time = 0;
+    std::vector<std::pair<std::string, std::string>> annotations;
+
+    std::string to_json() const {
+        json j = {{"id", id},           {"bundle", bundle},   {"rootfs", rootfs},
+                  {"created", created}, {"owner", owner},     {"cgroupPath", cgroup_path},
+                  {"pid", pid},         {"startTime", start_time}, {"config", config}};
+        json a = json::object();
+        for (const auto& [k, v] : annotations) a[k] = v;
+        j["annotations"] = a;
+        return j.dump();
+    }
+    static Result<Record> from_json(const std::string& text) {
+        try {
+            json j = json::parse(text);
+            Record r;
+            r.id = j.at("id").get<std::string>();
+            r.bundle = j.at("bundle").get<std::string>();
+            r.rootfs = j.at("rootfs").get<std::string>();
+            r.created = j.at("created").get<std::string>();
+            r.owner = j.at("owner").get<std::string>();
+            r.cgroup_path = j.at("cgroupPath").get<std::string>();
+            r.pid = j.at("pid").get<pid_t>();
+            r.start_time = j.at("startTime").get<unsigned long long>();
+            r.config = j.at("config").get<std::string>();
+            for (auto& [k, v] : j.at("annotations").items())
+                r.annotations.emplace_back(k, v.get<std::string>());
+            return r;
+        } catch (const std::exception& e) {
+            return Error(EINVAL, std::string("corrupt state file: ") + e.what());
+        }
+    }
+};
+
+std::string now_rfc3339() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    tm t{};
+    gmtime_r(&ts.tv_sec, &t);
+    char buf[64];
+    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
+    snprintf(buf + n, sizeof buf - n, ".%09ldZ", ts.tv_nsec);
+    return buf;
+}
+
+// Field 22 of /proc/PID/stat: with the pid it names one process for all time.
+unsigned long long process_start_time(pid_t pid, char* state_out = nullptr) {
+    auto text = fs::read_file("/proc/" + std::to_string(pid) + "/stat");
+    if (!text) return 0;
+    size_t close_paren = text->rfind(')');
+    if (close_paren == std::string::npos) return 0;
+    // After ") " come: state(3) ppid(4) ... starttime(22).
+    const char* p = text->c_str() + close_paren + 2;
+    if (state_out) *state_out = *p;
+    int field = 3;
+    while (*p && field < 22) {
+        if (*p == ' ') ++field;
+        ++p;
+    }
+    return strtoull(p, nullptr, 10);
+}
+
+bool process_alive(const Record& r) {
+    if (r.pid <= 0) return false;
+    char state = 0;
+    unsigned long long start = process_start_time(r.pid, &state);
+    return start != 0 && start == r.start_time && state != 'Z' && state != 'X';
+}
+
+class PidFd {
+public:
+    explicit PidFd(pid_t pid) : fd_(static_cast<int>(syscall(SYS_pidfd_open, pid, 0))) {}
+    int get() const { return fd_.get(); }
+    bool valid() const { return fd_.valid(); }
+    // Waits until the process has exited; false on timeout.
+    bool wait_exit(int timeout_ms) const {
+        pollfd p{fd_.get(), POLLIN, 0};
+        int rc;
+        do rc = poll(&p, 1, timeout_ms);
+        while (rc < 0 && errno == EINTR);
+        return rc > 0;
+    }
+
+private:
+    UniqueFd fd_;
+};
+
+// The state directory of one container, locked for the lifetime of this object.
+class ContainerDir {
+public:
+    static Result<ContainerDir> open_existing(const std::string& root, const std::string& id) {
+        SKIFF_TRY(validate_container_id(id));
+        std::string dir = root + "/" + id;
+        UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!fd) {
+            if (errno == ENOENT) return Error(ENOENT, "container \"" + id + "\" does not exist");
+            return Error::from_errno("open state of container \"" + id + "\"");
+        }
+        if (flock(fd.get(), LOCK_EX) != 0) return Error::from_errno("lock container " + id);
+        // A delete may have removed it while we waited for the lock.
+        if (faccessat(fd.get(), kStateFile, F_OK, 0) != 0)
+            return Error(ENOENT, "container \"" + id + "\" does not exist");
+        return ContainerDir(dir, std::move(fd));
+    }
+    static Result<ContainerDir> make_new(const std::string& root, const std::string& id) {
+        SKIFF_TRY(validate_container_id(id));
+        SKIFF_TRY_CTX(fs::make_dirs(root, 0711), "state root");
+        std::string dir = root + "/" + id;
+        if (::mkdir(dir.c_str(), 0711) != 0) {
+            if (errno == EEXIST)
+                return Error(EEXIST, "container with id \"" + id + "\" already exists");
+            return Error::from_errno("mkdir " + dir);
+        }
+        UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!fd || flock(fd.get(), LOCK_EX) != 0) {
+            Error e = Error::from_errno("lock " + dir);
+            ::rmdir(dir.c_str());
+            return e;
+        }
+        return ContainerDir(dir, std::move(fd));
+    }
+
+    const std::string& path() const { return path_; }
+    int lock_fd() const { return fd_.get(); }
+    std::string file(const char* name) const { return path_ + "/" + name; }
+    Result<Record> read() const {
+        auto text = fs::read_file(file(kStateFile));
+        if (!text) return std::move(text).error();
+        return Record::from_json(*text);
+    }
+    Status write(const Record& r) const { return fs::write_file_atomic(file(kStateFile), r.to_json(), 0600); }
+    Status remove() const { return fs::remove_all(path_); }
+
+private:
+    ContainerDir(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
+    std::string path_;
+    UniqueFd fd_;
+};
+
+ContainerStatus status_of(const ContainerDir& dir, const Record& r) {
+    if (!process_alive(r)) return ContainerStatus::stopped;
+    if (fs::exists(dir.file(kFifo))) return ContainerStatus::created;
+    // A frozen v1 freezer cgroup means paused (pause itself comes with the exec/pause issue).
+    return ContainerStatus::running;
+}
+
+ContainerState to_state(const ContainerDir& dir, const Record& r) {
+    ContainerState s;
+    s.oci_version = kSpecVersion;
+    s.id = r.id;
+    s.bundle = r.bundle;
+    s.rootfs = r.rootfs;
+    s.created = r.created;
+    s.owner = r.owner;
+    s.status = status_of(dir, r);
+    s.pid = s.status == ContainerStatus::stopped ? 0 : r.pid;
+    s.annotations = r.annotations;
+    return s;
+}
+
+std::string owner_name() {
+    uid_t uid = geteuid();
+    if (passwd* pw = getpwuid(uid)) return pw->pw_name;
+    return std::to_string(uid);
+}
+
+std::string cgroup_path_for(const Spec& spec, const std::string& id, bool systemd) {
+    std::string p = spec.linux ? spec.linux->cgroups_path : "";
+    if (systemd && !p.empty() && p[0] != '/') {
+        // slice:prefix:name, as runc's systemd driver names the scope; laid out on cgroupfs.
+        size_t a = p.find(':'), b = p.find(':', a == std::string::npos ? a : a + 1);
+        if (a != std::string::npos && b != std::string::npos)
+            return "/" + p.substr(0, a) + "/" + p.substr(a + 1, b - a - 1) + "-" +
+                   p.substr(b + 1) + ".scope";
+    }
+    if (p.empty()) return "/" + id;
+    if (p[0] != '/') return "/" + p;
+    return p;
+}
+
+// The device rules every container needs for the nodes the runtime itself creates.
+void add_default_device_rules(isolation::Resources& res, const Spec& spec) {
+    using R = isolation::DeviceRule;
+    auto allow = [&](const char* type, std::optional<int64_t> major, std::optional<int64_t> minor,
+                     const char* access) { res.devices.push_back(R{true, type, major, minor, access}); };
+    allow("c", std::nullopt, std::nullopt, "m");
+    allow("b", std::nullopt, std::nullopt, "m");
+    for (const auto& d : isolation::default_devices())
+        allow("c", d.major, d.minor, "rwm");
+    allow("c", 5, 1, "rwm");              // /dev/console
+    allow("c", 5, 2, "rwm");              // /dev/ptmx
+    allow("c", 136, std::nullopt, "rwm"); // /dev/pts/*
+    if (spec.linux)
+        for (const auto& d : spec.linux->devices)
+            allow(d.type == "b" ? "b" : "c", d.major, d.minor, "rwm");
+}
+
+std::string state_json_for(const Record& r, ContainerStatus status) {
+    ContainerState s;
+    s.oci_version = kSpecVersion;
+    s.id = r.id;
+    s.bundle = r.bundle;
+    s.status = status;
+    s.pid = r.pid;
+    s.annotations = r.annotations;
+    return s.to_json();
+}
+
+// Everything a create has made so far, owned here so it is undone (kill the init, remove the
+// cgroup, remove the state dir) unless the create completes.
+class CreateUndo {
+public:
+    explicit CreateUndo(ContainerDir dir) : dir_(std::move(dir)) {}
+    CreateUndo(const CreateUndo&) = delete;
+    ~CreateUndo() {
+        if (committed_) return;
+        if (child_ > 0) {
+            ::kill(child_, SIGKILL);
+            while (waitpid(child_, nullptr, 0) < 0 && errno == EINTR) {
+            }
+        }
+        if (cgroup_) {
+            if (auto r = cgroup_->destroy(); !r) log::warning(r.error().what());
+        }
+        if (auto r = dir_.remove(); !r) log::warning(r.error().what());
+    }
+    const ContainerDir& dir() const { return dir_; }
+    isolation::Cgroup& set_cgroup(isolation::Cgroup c) { return cgroup_.emplace(std::move(c)); }
+    void set_child(pid_t p) { child_ = p; }
+    void commit() { committed_ = true; }
+
+private:
+    ContainerDir dir_;
+    std::optional<isolation::Cgroup> cgroup_;
+    pid_t child_ = -1;
+    bool committed_ = false;
+};
+
+Status write_all_fd(int fd, const std::string& data) {
+    if (::send(fd, data.data(), data.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(data.size()))
+        return Error::from_errno("send to container init");
+    return {};
+}
+
+Status send_sync(int fd, SyncType type) {
+    SyncMessage msg{};
+    msg.type = type;
+    if (::send(fd, &msg, sizeof msg, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof msg))
+        return Error::from_errno("talk to container init");
+    return {};
+}
+
+// The create sequence shared by create and run; leaves the init waiting on the exec fifo.
+struct Created {
+    pid_t pid = 0;
+    UniqueFd fifo;  // kept open by run to release the init itself
+};
+
+Result<Created> do_create(const std::string& root, bool systemd, const CreateOptions& opt,
+                          bool keep_fifo) {
+    if (systemd && !fs::exists("/run/systemd/system"))
+        return Error(EINVAL, "--systemd-cgroup: systemd is not running on this host "
+                             "(/run/systemd/system is missing); use the default cgroupfs driver");
+    char bundle_buf[PATH_MAX];
+    if (!realpath(opt.bundle.empty() ? "." : opt.bundle.c_str(), bundle_buf))
+        return Error::from_errno("bundle " + opt.bundle);
+    std::string bundle = bundle_buf;
+    auto config_text = fs::read_file(bundle + "/config.json");
+    if (!config_text) return std::move(config_text).error().context("load bundle");
+    auto spec = parse_spec(*config_text);
+    if (!spec) return std::move(spec).error();
+    SKIFF_TRY(validate_spec(*spec));
+
+    auto made = ContainerDir::make_new(root, opt.id);
+    if (!made) return std::move(made).error();
+    CreateUndo undo(std::move(*made));
+    const ContainerDir* dir = &undo.dir();
+
+    std::string rootfs = spec->root_path[0] == '/' ? spec->root_path : bundle + "/" + spec->root_path;
+    char rootfs_buf[PATH_MAX];
+    if (!realpath(rootfs.c_str(), rootfs_buf))
+        return Error::from_errno("root.path: rootfs " + rootfs);
+    rootfs = rootfs_buf;
+    struct stat st{};
+    if (::stat(rootfs.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        return Error(ENOTDIR, "root.path: " + rootfs + " is not a directory");
+
+    auto layout = isolation::detect_cgroup_layout();
+    if (!layout) return std::move(layout).error();
+    std::string cgroup_path = cgroup_path_for(*spec, opt.id, systemd);
+    auto plan_r = build_launch_plan(*spec, rootfs, bundle, opt, *layout, cgroup_path);
+    if (!plan_r) return std::move(plan_r).error();
+    LaunchPlan& plan = **plan_r;
+    // Fds the plan opened (joined namespaces, console) must close in this process too.
+    struct PlanFds {
+        LaunchPlan& p;
+        ~PlanFds() {
+            for (auto& j : p.joins) ::close(j.fd);
+            if (p.join_pid_fd >= 0) ::close(p.join_pid_fd);
+            if (p.console_socket >= 0) ::close(p.console_socket);
+        }
+    } plan_fds{plan};
+
+    auto made_cgroup = isolation::Cgroup::create(*layout, cgroup_path);
+    if (!made_cgroup) return std::move(made_cgroup).error().context("cgroup " + cgroup_path);
+    isolation::Cgroup* cgroup = &undo.set_cgroup(std::move(*made_cgroup));
+    isolation::Resources resources =
+        spec->linux && spec->linux->resources ? *spec->linux->resources : isolation::Resources{};
+    // Only when the config manages devices: the default device list is then added to it.
+    if (spec->linux && spec->linux->resources && !resources.devices.empty())
+        add_default_device_rules(resources, *spec);
+    SKIFF_TRY_CTX(cgroup->apply(resources), "linux.resources");
+
+    std::string fifo_path = dir->file(kFifo);
+    if (::mkfifo(fifo_path.c_str(), 0600) != 0) return Error::from_errno("mkfifo " + fifo_path);
+    UniqueFd fifo(::open(fifo_path.c_str(), O_RDWR | O_CLOEXEC));
+    if (!fifo) return Error::from_errno("open " + fifo_path);
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return Error::from_errno("socketpair");
+    UniqueFd parent_end(sv[0]), child_end(sv[1]);
+    plan.sync_fd = child_end.get();
+    plan.fifo_fd = fifo.get();
+    plan.lock_fd = dir->lock_fd();
+
+    if (plan.join_pid_fd >= 0 && ::setns(plan.join_pid_fd, CLONE_NEWPID) != 0)
+        return Error::from_errno("linux.namespaces: join pid namespace");
+    pid_t pid = static_cast<pid_t>(
+        syscall(SYS_clone, static_cast<unsigned long>(plan.clone_flags) | SIGCHLD, nullptr,
+                nullptr, nullptr, 0));
+    if (pid < 0) return Error::from_errno("clone container init");
+    if (pid == 0) container_init(plan);
+    undo.set_child(pid);
+    child_end.reset();
+
+    if (!plan.uid_map.empty()) {
+        SKIFF_TRY_CTX(fs::write_file("/proc/" + std::to_string(pid) + "/uid_map", plan.uid_map),
+                      "linux.uidMappings");
+        SKIFF_TRY_CTX(fs::write_file("/proc/" + std::to_string(pid) + "/gid_map", plan.gid_map),
+                      "linux.gidMappings");
+    }
+    SKIFF_TRY_CTX(cgroup->add_process(pid), "join cgroup");
+    if (spec->process && spec->process->oom_score_adj)
+        SKIFF_TRY_CTX(fs::write_file("/proc/" + std::to_string(pid) + "/oom_score_adj",
+                                     std::to_string(*spec->process->oom_score_adj)),
+                      "process.oomScoreAdj");
+
+    Record rec;
+    rec.id = opt.id;
+    rec.bundle = bundle;
+    rec.rootfs = rootfs;
+    rec.created = now_rfc3339();
+    rec.owner = owner_name();
+    rec.cgroup_path = cgroup_path;
+    rec.config = *config_text;
+    rec.pid = pid;
+    rec.start_time = process_start_time(pid);
+    for (const auto& [k, v] : spec->annotations) rec.annotations.emplace_back(k, v);
+
+    std::string creating_state = state_json_for(rec, ContainerStatus::creating);
+    SKIFF_TRY(send_sync(parent_end.get(), SyncType::go));
+    SKIFF_TRY(write_all_fd(parent_end.get(), creating_state));
+
+    for (;;) {
+        SyncMessage msg{};
+        ssize_t n;
+        do n = ::recv(parent_end.get(), &msg, sizeof msg, 0);
+        while (n < 0 && errno == EINTR);
+        if (n != static_cast<ssize_t>(sizeof msg)) {
+            int status = 0;
+            waitpid(pid, &status, 0);
+            undo.set_child(-1);
+            return Error(ECHILD, "container init exited during setup (status " +
+                                     std::to_string(status) + ")");
+        }
+        if (msg.type == SyncType::error) {
+            msg.text[sizeof msg.text - 1] = '\0';
+            return Error(msg.code, msg.text);
+        }
+        if (msg.type == SyncType::need_hooks) {
+            if (spec->hooks) {
+                SKIFF_TRY(run_hooks(spec->hooks->prestart, "prestart", creating_state));
+                SKIFF_TRY(run_hooks(spec->hooks->create_runtime, "createRuntime", creating_state));
+            }
+            SKIFF_TRY(send_sync(parent_end.get(), SyncType::hooks_done));
+            continue;
+        }
+        if (msg.type == SyncType::created) break;
+        return Error(EPROTO, "unexpected message from container init");
+    }
+
+    SKIFF_TRY(dir->write(rec));
+    if (!opt.pid_file.empty())
+        SKIFF_TRY_CTX(fs::write_file_atomic(opt.pid_file, std::to_string(pid), 0644), "--pid-file");
+    undo.commit();
+    Created out;
+    out.pid = pid;
+    if (keep_fifo) out.fifo = std::move(fifo);
+    return out;
+}
+
+}  // namespace
+
+const char* status_name(ContainerStatus status) {
+    switch (status) {
+        case ContainerStatus::creating: return "creating";
+        case ContainerStatus::created: return "created";
+        case ContainerStatus::running: return "running";
+        case ContainerStatus::stopped: return "stopped";
+        case ContainerStatus::paused: return "paused";
+    }
+    return "unknown";
+}
+
+std::string ContainerState::to_json() const {
+    json j = {{"ociVersion", oci_version}, {"id", id},         {"status", status_name(status)},
+              {"pid", pid},               {"bundle", bundle}};
+    if (!rootfs.empty()) j["rootfs"] = rootfs;
+    if (!created.empty()) j["created"] = created;
+    if (!owner.empty()) j["owner"] = owner;
+    if (!annotations.empty()) {
+        json a = json::object();
+        for (const auto& [k, v] : annotations) a[k] = v;
+        j["annotations"] = a;
+    }
+    return j.dump(2);
+}
+
+Status validate_container_id(const std::string& id) {
+    if (id.empty()) return Error(EINVAL, "container id must not be empty");
+    if (id.size() > 1024) return Error(EINVAL, "container id is too long");
+    if (id[0] == '.') return Error(EINVAL, "invalid container id \"" + id + "\"");
+    for (char c : id)
+        if (!isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.')
+            return Error(EINVAL, "invalid container id \"" + id +
+                                     "\": only letters, digits, '_', '-' and '.' are allowed");
+    return {};
+}
+
+Result<int> parse_signal(const std::string& text) {
+    if (text.empty()) return Error(EINVAL, "empty signal");
+    if (isdigit(static_cast<unsigned char>(text[0]))) {
+        char* end = nullptr;
+        long v = strtol(text.c_str(), &end, 10);
+        if (*end != '\0' || v <= 0 || v > SIGRTMAX)
+            return Error(EINVAL, "invalid signal \"" + text + "\"");
+        return static_cast<int>(v);
+    }
+    std::string name = text;
+    for (auto& c : name) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+    if (name.rfind("SIG", 0) == 0) name = name.substr(3);
+    for (int s = 1; s < NSIG; ++s) {
+        const char* abbrev = sigabbrev_np(s);
+        if (abbrev && name == abbrev) return s;
+    }
+    if (name.rfind("RTMIN", 0) == 0 || name.rfind("RTMAX", 0) == 0) {
+        int base = name[2] == 'M' && name[3] == 'I' ? SIGRTMIN : SIGRTMAX;
+        int off = name.size() > 5 ? atoi(name.c_str() + 5) : 0;
+        int s = base + off;
+        if (s >= SIGRTMIN && s <= SIGRTMAX) return s;
+    }
+    return Error(EINVAL, "unknown signal \"" + text + "\"");
+}
+
+Runtime::Runtime(std::string root, bool systemd_cgroup)
+    : root_(std::move(root)), systemd_cgroup_(systemd_cgroup) {}
+
+Status Runtime::create(const CreateOptions& options) {
+    auto r = do_create(root_, systemd_cgroup_, options, false);
+    if (!r) return std::move(r).error();
+    return {};
+}
+
+static Status release_init(const ContainerDir& dir, const std::string& id) {
+    std::string fifo = dir.file(kFifo);
+    UniqueFd fd(::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) {
+        if (errno == ENXIO) return Error(ESRCH, "container \"" + id + "\" is not waiting to start");
+        return Error::from_errno("open " + fifo);
+    }
+    char byte = 0;
+    if (::write(fd.get(), &byte, 1) != 1) return Error::from_errno("start container " + id);
+    ::unlink(fifo.c_str());
+    return {};
+}
+
+static void run_poststart(const Record& rec) {
+    auto spec = parse_spec(rec.config);
+    if (!spec || !spec->hooks || spec->hooks->poststart.empty()) return;
+    auto r = run_hooks(spec->hooks->poststart, "poststart",
+                       state_json_for(rec, ContainerStatus::running));
+    // The spec makes a failing poststart hook a warning: the container is already running.
+    if (!r) log::warning(r.error().what());
+}
+
+Status Runtime::start(const std::string& id) {
+    auto dir = ContainerDir::open_existing(root_, id);
+    if (!dir) return std::move(dir).error();
+    auto rec = dir->read();
+    if (!rec) return std::move(rec).error();
+    ContainerStatus status = status_of(*dir, *rec);
+    if (status != ContainerStatus::created)
+        return Error(EINVAL, "cannot start container \"" + id + "\": it is " +
+                                 status_name(status) + ", not created");
+    SKIFF_TRY(release_init(*dir, id));
+    run_poststart(*rec);
+    return {};
+}
+
+Result<int> Runtime::run(const CreateOptions& options, bool detach) {
+    // Block the signals we forward before the init exists, so none is lost in between.
+    sigset_t forward, old;
+    sigemptyset(&forward);
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD})
+        sigaddset(&forward, s);
+    if (!detach) sigprocmask(SIG_BLOCK, &forward, &old);
+    auto created = do_create(root_, systemd_cgroup_, options, true);
+    if (!created) {
+        if (!detach) sigprocmask(SIG_SETMASK, &old, nullptr);
+        return std::move(created).error();
+    }
+    pid_t pid = created->pid;
+    {
+        auto dir = ContainerDir::open_existing(root_, options.id);
+        if (!dir) return std::move(dir).error();
+        char byte = 0;
+        if (::write(created->fifo.get(), &byte, 1) != 1) return Error::from_errno("start");
+        ::unlink(dir->file(kFifo).c_str());
+        created->fifo.reset();
+        auto rec = dir->read();
+        if (rec) run_poststart(*rec);
+    }
+    if (detach) return 0;
+    int exit_code = 0;
+    for (;;) {
+        siginfo_t info{};
+        if (sigwaitinfo(&forward, &info) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (info.si_signo != SIGCHLD) {
+            ::kill(pid, info.si_signo);
+            continue;
+        }
+        int status = 0;
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid) {
+            exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            break;
+        }
+    }
+    sigprocmask(SIG_SETMASK, &old, nullptr);
+    auto removed = remove(options.id, true);
+    if (!removed) log::warning(removed.error().what());
+    return exit_code;
+}
+
+Result<ContainerState> Runtime::state(const std::string& id) {
+    auto dir = ContainerDir::open_existing(root_, id);
+    if (!dir) return std::move(dir).error();
+    auto rec = dir->read();
+    if (!rec) return std::move(rec).error();
+    return to_state(*dir, *rec);
+}
+
+Status Runtime::kill(const std::string& id, int signal, bool all) {
+    auto dir = ContainerDir::open_existing(root_, id);
+    if (!dir) return std::move(dir).error();
+    auto rec = dir->read();
+    if (!rec) return std::move(rec).error();
+    if (all) {
+        auto layout = isolation::detect_cgroup_layout();
+        if (!layout) return std::move(layout).error();
+        auto cg = isolation::Cgroup::open(*layout, rec->cgroup_path);
+        auto pids = cg.pids();
+        if (!pids) return std::move(pids).error();
+        for (pid_t p : *pids) ::kill(p, signal);
+        return {};
+    }
+    // The pidfd, checked against the recorded start time, can't hit a recycled pid.
+    PidFd pidfd(rec->pid);
+    if (!pidfd.valid() || !process_alive(*rec))
+        return Error(ESRCH, "container \"" + id + "\" is not running");
+    if (syscall(SYS_pidfd_send_signal, pidfd.get(), signal, nullptr, 0) != 0)
+        return Error::from_errno("kill container " + id);
+    return {};
+}
+
+Status Runtime::remove(const std::string& id, bool force) {
+    auto dir = ContainerDir::open_existing(root_, id);
+    if (!dir) return std::move(dir).error();
+    auto rec = dir->read();
+    if (!rec) return std::move(rec).error();
+    ContainerStatus status = status_of(*dir, *rec);
+    if ((status == ContainerStatus::running || status == ContainerStatus::paused) && !force)
+        return Error(EBUSY, "cannot delete container \"" + id + "\" that is " + status_name(status) +
+                                " (stop it first or use --force)");
+    if (status != ContainerStatus::stopped) {
+        PidFd pidfd(rec->pid);
+        if (pidfd.valid() && process_alive(*rec)) {
+            syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+            if (!pidfd.wait_exit(10000))
+                return Error(ETIMEDOUT, "container \"" + id + "\" did not exit after SIGKILL");
+        }
+    }
+    auto layout = isolation::detect_cgroup_layout();
+    if (!layout) return std::move(layout).error();
+    auto cg = isolation::Cgroup::open(*layout, rec->cgroup_path);
+    SKIFF_TRY_CTX(cg.destroy(), "remove cgroup of " + id);
+    auto spec = parse_spec(rec->config);
+    if (spec && spec->hooks && !spec->hooks->poststop.empty()) {
+        auto r = run_hooks(spec->hooks->poststop, "poststop",
+                           state_json_for(*rec, ContainerStatus::stopped));
+        if (!r) log::warning(r.error().what());
+    }
+    return dir->remove();
+}
+
+Result<std::vector<ContainerState>> Runtime::list() {
+    std::vector<ContainerState> out;
+    DIR* d = ::opendir(root_.c_str());
+    if (!d) {
+        if (errno == ENOENT) return out;
+        return Error::from_errno("open " + root_);
+    }
+    std::vector<std::string> ids;
+    while (dirent* e = ::readdir(d)) {
+        std::string name = e->d_name;
+        if (name == "." || name == "..") continue;
+        ids.push_back(name);
+    }
+    ::closedir(d);
+    std::sort(ids.begin(), ids.end());
+    for (const auto& id : ids) {
+        auto s = state(id);
+        if (s) out.push_back(std::move(*s));
+    }
+    return out;
+}
+
+Result<std::vector<pid_t>> Runtime::pids(const std::string& id) {
+    auto dir = ContainerDir::open_existing(root_, id);
+    if (!dir) return std::move(dir).error();
+    auto rec = dir->read();
+    if (!rec) return std::move(rec).error();
+    auto layout = isolation::detect_cgroup_layout();
+    if (!layout) return std::move(layout).error();
+    return isolation::Cgroup::open(*layout, rec->cgroup_path).pids();
+}
+
+}  // namespace skiff::runtime

@@ -1,0 +1,519 @@
+// From spec to launch plan (before clone), and the container's init (after it, no allocation).
+#include "launch.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/close_range.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+
+#include "skiff/base/unique_fd.hpp"
+
+namespace skiff::runtime {
+namespace {
+
+int clone_flag(const std::string& type) {
+    if (type == "pid") return CLONE_NEWPID;
+    if (type == "network") return CLONE_NEWNET;
+    if (type == "mount") return CLONE_NEWNS;
+    if (type == "ipc") return CLONE_NEWIPC;
+    if (type == "uts") return CLONE_NEWUTS;
+    if (type == "user") return CLONE_NEWUSER;
+    if (type == "cgroup") return CLONE_NEWCGROUP;
+    if (type == "time") return CLONE_NEWTIME;
+    return 0;
+}
+
+std::string id_map_text(const std::vector<IdMapping>& maps) {
+    std::string out;
+    for (const auto& m : maps)
+        out += std::to_string(m.container_id) + " " + std::to_string(m.host_id) + " " +
+               std::to_string(m.size) + "\n";
+    return out;
+}
+
+std::string join_path(const std::string& base, const std::string& rel) {
+    if (!rel.empty() && rel[0] == '/') return rel;
+    return base + "/" + rel;
+}
+
+Result<isolation::MountStep> convert_mount(const Mount& m, size_t index, const std::string& bundle,
+                                           const isolation::CgroupLayout& layout,
+                                           const std::string& cgroup_path, bool new_cgroup_ns) {
+    std::string field = "mounts[" + std::to_string(index) + "]";
+    isolation::MountStep step;
+    auto flags = isolation::parse_mount_options(m.options);
+    if (!flags) return std::move(flags).error().context(field + ".options");
+    step.flags = *flags;
+    step.destination = m.destination;
+    step.fstype = m.type;
+    if (m.type == "bind" || flags->bind) {
+        step.kind = isolation::MountStep::Kind::bind;
+        step.source = join_path(bundle, m.source);
+        struct stat st{};
+        if (::stat(step.source.c_str(), &st) != 0)
+            return Error::from_errno(field + ".source: " + step.source);
+        step.source_is_dir = S_ISDIR(st.st_mode);
+    } else if (m.type == "cgroup" || m.type == "cgroup2") {
+        step.kind = isolation::MountStep::Kind::cgroup;
+        using H = isolation::MountStep::Hierarchy;
+        if (layout.pure_v2()) {
+            step.hierarchies.push_back(
+                H{"", "cgroup2", "", new_cgroup_ns ? "" : layout.unified + cgroup_path});
+        } else {
+            // One mount per v1 hierarchy (co-mounted controllers share one), then the unified.
+            std::vector<std::pair<std::string, std::string>> by_mount;  // mount point, options
+            for (const auto& [controller, mount_point] : layout.v1) {
+                bool found = false;
+                for (auto& [mp, opts] : by_mount)
+                    if (mp == mount_point) {
+                        opts += "," + controller;
+                        found = true;
+                    }
+                if (!found) by_mount.emplace_back(mount_point, controller);
+            }
+            for (const auto& [mp, opts] : by_mount) {
+                std::string name = mp.substr(mp.rfind('/') + 1);
+                step.hierarchies.push_back(
+                    H{name, "cgroup", opts, new_cgroup_ns ? "" : mp + cgroup_path});
+            }
+            if (!layout.unified.empty())
+                step.hierarchies.push_back(H{"unified", "cgroup2", "",
+                                             new_cgroup_ns ? "" : layout.unified + cgroup_path});
+        }
+    } else {
+        step.kind = isolation::MountStep::Kind::filesystem;
+        step.source = m.source;
+        if (step.fstype.empty())
+            return Error(EINVAL, field + ".type: needed for a mount that is not a bind mount");
+    }
+    return step;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LaunchPlan>> build_launch_plan(const Spec& spec, const std::string& rootfs,
+                                                      const std::string& bundle,
+                                                      const CreateOptions& options,
+                                                      const isolation::CgroupLayout& layout,
+                                                      const std::string& cgroup_path) {
+    auto plan = std::make_unique<LaunchPlan>();
+    const Linux empty_linux;
+    const Linux& lx = spec.linux ? *spec.linux : empty_linux;
+
+    bool new_cgroup_ns = false;
+    const Namespace* user_ns = lx.find_namespace("user");
+    for (const auto& ns : lx.namespaces) {
+        int flag = clone_flag(ns.type);
+        if (ns.path.empty()) {
+            if (flag == CLONE_NEWPID || flag == CLONE_NEWUSER)
+                plan->clone_flags |= flag;
+            else
+                plan->unshare_flags |= flag;
+            if (flag == CLONE_NEWCGROUP) new_cgroup_ns = true;
+            continue;
+        }
+        UniqueFd fd(::open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!fd)
+            return Error::from_errno("linux.namespaces: open " + ns.type + " namespace " + ns.path);
+        if (flag == CLONE_NEWPID) {
+            plan->join_pid_fd = fd.release();
+        } else if (flag == CLONE_NEWUSER) {
+            plan->joins.insert(plan->joins.begin(), {fd.release(), flag});
+        } else {
+            plan->joins.push_back({fd.release(), flag});
+        }
+    }
+    plan->user_namespace = user_ns != nullptr;
+    if (user_ns && user_ns->path.empty()) {
+        plan->uid_map = id_map_text(lx.uid_mappings);
+        plan->gid_map = id_map_text(lx.gid_mappings);
+    }
+    for (const auto& [clock, offset] : lx.time_offsets)
+        plan->time_offsets += clock + " " + std::to_string(offset.secs) + " " +
+                              std::to_string(offset.nanosecs) + "\n";
+    const Namespace* mount_ns = lx.find_namespace("mount");
+    plan->has_mount_ns = mount_ns != nullptr;
+    if (!plan->has_mount_ns)
+        return Error(EINVAL, "linux.namespaces: a mount namespace is required");
+
+    // Root file system.
+    auto& rp = plan->rootfs;
+    rp.rootfs = rootfs;
+    rp.no_pivot = options.no_pivot;
+    rp.readonly_root = spec.root_readonly;
+    rp.user_namespace = plan->user_namespace;
+    rp.console = spec.process && spec.process->terminal;
+    auto prop = isolation::parse_propagation(lx.rootfs_propagation);
+    if (!prop) return std::move(prop).error().context("linux.rootfsPropagation");
+    rp.final_propagation = *prop;
+    // The host must never see the container's mounts: start from slave (or the asked mode).
+    if (*prop & (MS_SHARED)) rp.root_propagation = MS_SHARED | MS_REC;
+    for (size_t i = 0; i < spec.mounts.size(); ++i) {
+        auto step = convert_mount(spec.mounts[i], i, bundle, layout, cgroup_path, new_cgroup_ns);
+        if (!step) return std::move(step).error();
+        if (spec.mounts[i].destination == "/dev") rp.make_default_devices = true;
+        rp.mounts.push_back(std::move(*step));
+    }
+    for (const auto& d : lx.devices) {
+        isolation::DeviceNode node;
+        node.path = d.path;
+        node.type = d.type == "u" ? 'c' : d.type[0];
+        node.major = static_cast<uint32_t>(d.major);
+        node.minor = static_cast<uint32_t>(d.minor);
+        node.mode = d.file_mode.value_or(0666);
+        node.uid = d.uid.value_or(0);
+        node.gid = d.gid.value_or(0);
+        rp.devices.push_back(node);
+    }
+    rp.masked_paths = lx.masked_paths;
+    rp.readonly_paths = lx.readonly_paths;
+
+    plan->hostname = spec.hostname;
+    plan->set_hostname = !spec.hostname.empty();
+    plan->domainname = spec.domainname;
+    plan->set_domainname = !spec.domainname.empty();
+    for (const auto& [key, value] : lx.sysctl) {
+        std::string path = "/proc/sys/" + key;
+        for (size_t i = 10; i < path.size(); ++i)
+            if (path[i] == '.') path[i] = '/';
+        plan->sysctl.emplace_back(path, value);
+    }
+
+    // The process.
+    if (!spec.process) return Error(EINVAL, "process: missing (nothing to run)");
+    const Process& proc = *spec.process;
+    plan->args = proc.args;
+    plan->env = proc.env;
+    bool has_home = false;
+    for (const auto& e : plan->env) {
+        if (e.rfind("PATH=", 0) == 0) plan->path_env = e.substr(5);
+        if (e.rfind("HOME=", 0) == 0) has_home = true;
+    }
+    if (!has_home) plan->env.push_back(proc.user.uid == 0 ? "HOME=/root" : "HOME=/");
+    if (plan->path_env.empty())
+        plan->path_env = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (auto& a : plan->args) plan->argv.push_back(a.data());
+    plan->argv.push_back(nullptr);
+    for (auto& e : plan->env) plan->envp.push_back(e.data());
+    plan->envp.push_back(nullptr);
+    plan->cwd = proc.cwd.empty() ? "/" : proc.cwd;
+    plan->uid = proc.user.uid;
+    plan->gid = proc.user.gid;
+    plan->additional_gids.assign(proc.user.additional_gids.begin(),
+                                 proc.user.additional_gids.end());
+    if (proc.user.umask) plan->umask = static_cast<mode_t>(*proc.user.umask);
+    for (size_t i = 0; i < proc.rlimits.size(); ++i) {
+        int res = rlimit_resource(proc.rlimits[i].type);
+        if (res < 0)
+            return Error(EINVAL, "process.rlimits[" + std::to_string(i) + "].type: unknown \"" +
+                                     proc.rlimits[i].type + "\"");
+        plan->rlimits.push_back({res, {proc.rlimits[i].soft, proc.rlimits[i].hard}});
+    }
+    if (proc.capabilities) {
+        auto masks = isolation::resolve_capabilities(*proc.capabilities);
+        if (!masks) return std::move(masks).error();
+        plan->capabilities = *masks;
+    }
+    plan->no_new_privileges = proc.no_new_privileges;
+    if (lx.seccomp) {
+        auto program = isolation::compile_seccomp(*lx.seccomp);
+        if (!program) return std::move(program).error();
+        plan->seccomp = std::move(*program);
+    }
+    plan->terminal = proc.terminal;
+    if (proc.terminal) {
+        if (options.console_socket.empty())
+            return Error(EINVAL,
+                         "process.terminal is true but no --console-socket was given to receive "
+                         "the terminal");
+        UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        if (options.console_socket.size() >= sizeof addr.sun_path)
+            return Error(ENAMETOOLONG, "--console-socket " + options.console_socket);
+        std::strcpy(addr.sun_path, options.console_socket.c_str());
+        if (!sock || ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+            return Error::from_errno("connect to --console-socket " + options.console_socket);
+        plan->console_socket = sock.release();
+    }
+    plan->preserve_fds = options.preserve_fds;
+
+    if (spec.hooks) {
+        for (const auto& h : spec.hooks->create_container)
+            plan->create_container_hooks.push_back(std::make_unique<PreparedHook>(h));
+        for (const auto& h : spec.hooks->start_container)
+            plan->start_container_hooks.push_back(std::make_unique<PreparedHook>(h));
+        plan->parent_hooks = !spec.hooks->prestart.empty() ||
+                             !spec.hooks->create_runtime.empty() ||
+                             !spec.hooks->create_container.empty();
+    }
+    return plan;
+}
+
+// ---- the container's init: between clone and execve, nothing allocates or throws ----
+
+namespace {
+
+void send_message(int fd, SyncType type, int code, const char* text) noexcept {
+    SyncMessage msg{};
+    msg.type = type;
+    msg.code = code;
+    if (text) snprintf(msg.text, sizeof msg.text, "%s", text);
+    ssize_t unused = send(fd, &msg, sizeof msg, MSG_NOSIGNAL);
+    (void)unused;
+}
+
+[[noreturn]] void fail(LaunchPlan& plan, const isolation::ChildError& err) noexcept {
+    send_message(plan.sync_fd, SyncType::error, err.code, err.message);
+    _exit(1);
+}
+
+// Waits for one message of the given type from the parent; anything else ends the init.
+void expect(LaunchPlan& plan, SyncType type, char* payload, size_t payload_size,
+            size_t* payload_len) noexcept {
+    SyncMessage msg{};
+    ssize_t n;
+    do n = recv(plan.sync_fd, &msg, sizeof msg, 0);
+    while (n < 0 && errno == EINTR);
+    if (n != static_cast<ssize_t>(sizeof msg) || msg.type != type) _exit(1);
+    if (payload) {
+        do n = recv(plan.sync_fd, payload, payload_size, 0);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) _exit(1);
+        *payload_len = static_cast<size_t>(n);
+    }
+}
+
+int write_text(const char* path, const char* text, size_t len) noexcept {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = write(fd, text, len);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n == static_cast<ssize_t>(len) ? 0 : -1;
+}
+
+// Finds args[0] along PATH inside the new root, as execvp would.
+int find_executable(LaunchPlan& plan, isolation::ChildError& err) noexcept {
+    const char* name = plan.args[0].c_str();
+    struct stat st{};
+    if (strchr(name, '/')) {
+        if (stat(name, &st) != 0 || !S_ISREG(st.st_mode))
+            return err.fail(errno ? errno : EACCES, "exec: \"%s\": not found", name);
+        snprintf(plan.exec_path, sizeof plan.exec_path, "%s", name);
+        return 0;
+    }
+    const char* p = plan.path_env.c_str();
+    while (*p) {
+        const char* end = strchr(p, ':');
+        size_t len = end ? static_cast<size_t>(end - p) : strlen(p);
+        if (len == 0) {
+            snprintf(plan.exec_path, sizeof plan.exec_path, "./%s", name);
+        } else {
+            snprintf(plan.exec_path, sizeof plan.exec_path, "%.*s/%s", static_cast<int>(len), p,
+                     name);
+        }
+        if (stat(plan.exec_path, &st) == 0 && S_ISREG(st.st_mode) &&
+            access(plan.exec_path, X_OK) == 0)
+            return 0;
+        if (!end) break;
+        p = end + 1;
+    }
+    return err.fail(ENOENT, "exec: \"%s\": executable file not found in $PATH", name);
+}
+
+int send_fd(int sock, int fd) noexcept {
+    char data = 'T';
+    iovec iov{&data, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+// A pty from the container's own devpts: the master goes to the console socket, the slave
+// becomes stdio, the controlling terminal and /dev/console.
+int setup_terminal(LaunchPlan& plan, isolation::ChildError& err) noexcept {
+    int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) return err.fail(errno, "open /dev/ptmx");
+    int unlock = 0;
+    unsigned int ptn = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) != 0 || ioctl(master, TIOCGPTN, &ptn) != 0)
+        return err.fail(errno, "unlock pty");
+    char slave_path[64];
+    snprintf(slave_path, sizeof slave_path, "/dev/pts/%u", ptn);
+    if (mount(slave_path, "/dev/console", nullptr, MS_BIND, nullptr) != 0)
+        return err.fail(errno, "bind %s to /dev/console", slave_path);
+    int slave = open(slave_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) return err.fail(errno, "open %s", slave_path);
+    if (send_fd(plan.console_socket, master) != 0)
+        return err.fail(errno, "send the terminal to --console-socket");
+    close(master);
+    close(plan.console_socket);
+    if (setsid() < 0) return err.fail(errno, "setsid");
+    if (ioctl(slave, TIOCSCTTY, 0) != 0) return err.fail(errno, "set controlling terminal");
+    for (int fd = 0; fd < 3; ++fd)
+        if (dup2(slave, fd) < 0) return err.fail(errno, "dup terminal to fd %d", fd);
+    close(slave);
+    return 0;
+}
+
+int switch_user(LaunchPlan& plan, isolation::ChildError& err) noexcept {
+    if (int rc = isolation::drop_bounding_capabilities(plan.capabilities); rc != 0)
+        return err.fail(-rc, "drop capabilities from the bounding set");
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) return err.fail(errno, "keep capabilities");
+    // In a user namespace whose setgroups is denied, setgroups fails; the groups stay as they are.
+    if (setgroups(plan.additional_gids.size(), plan.additional_gids.data()) != 0 &&
+        !(plan.user_namespace && errno == EPERM))
+        return err.fail(errno, "setgroups");
+    if (setresgid(plan.gid, plan.gid, plan.gid) != 0)
+        return err.fail(errno, "setgid %u", static_cast<unsigned>(plan.gid));
+    if (setresuid(plan.uid, plan.uid, plan.uid) != 0)
+        return err.fail(errno, "setuid %u", static_cast<unsigned>(plan.uid));
+    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) return err.fail(errno, "clear keepcaps");
+    if (int rc = isolation::apply_capabilities(plan.capabilities); rc != 0)
+        return err.fail(-rc, "set capabilities");
+    return 0;
+}
+
+}  // namespace
+
+void container_init(LaunchPlan& plan) noexcept {
+    isolation::ChildError err;
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (plan.lock_fd >= 0) close(plan.lock_fd);
+
+    size_t state_len = 0;
+    expect(plan, SyncType::go, plan.state_buffer.data(), plan.state_buffer.size(), &state_len);
+
+    for (const auto& j : plan.joins) {
+        if (setns(j.fd, j.type) != 0) {
+            err.fail(errno, "join namespace (type 0x%x)", static_cast<unsigned>(j.type));
+            fail(plan, err);
+        }
+        close(j.fd);
+    }
+    if (plan.unshare_flags && unshare(plan.unshare_flags) != 0) {
+        err.fail(errno, "unshare namespaces (flags 0x%x)", static_cast<unsigned>(plan.unshare_flags));
+        fail(plan, err);
+    }
+    if (!plan.time_offsets.empty() &&
+        write_text("/proc/self/timens_offsets", plan.time_offsets.data(),
+                   plan.time_offsets.size()) != 0) {
+        err.fail(errno, "write linux.timeOffsets");
+        fail(plan, err);
+    }
+    if (isolation::prepare_rootfs(plan.rootfs, err) != 0) fail(plan, err);
+    if (plan.set_hostname && sethostname(plan.hostname.data(), plan.hostname.size()) != 0) {
+        err.fail(errno, "sethostname %s", plan.hostname.c_str());
+        fail(plan, err);
+    }
+    if (plan.set_domainname && setdomainname(plan.domainname.data(), plan.domainname.size()) != 0) {
+        err.fail(errno, "setdomainname %s", plan.domainname.c_str());
+        fail(plan, err);
+    }
+    if (plan.parent_hooks) {
+        send_message(plan.sync_fd, SyncType::need_hooks, 0, nullptr);
+        expect(plan, SyncType::hooks_done, nullptr, 0, nullptr);
+        for (const auto& h : plan.create_container_hooks)
+            if (run_prepared_hook(*h, plan.state_buffer.data(), state_len, err) != 0)
+                fail(plan, err);
+    }
+    if (isolation::enter_rootfs(plan.rootfs, err) != 0) fail(plan, err);
+    for (const auto& [path, value] : plan.sysctl) {
+        if (write_text(path.c_str(), value.data(), value.size()) != 0) {
+            err.fail(errno, "linux.sysctl: write %s=%s", path.c_str() + 10, value.c_str());
+            fail(plan, err);
+        }
+    }
+    if (plan.terminal && setup_terminal(plan, err) != 0) fail(plan, err);
+    if (isolation::finish_rootfs(plan.rootfs, err) != 0) fail(plan, err);
+    for (const auto& l : plan.rlimits) {
+        if (setrlimit(static_cast<__rlimit_resource>(l.resource), &l.value) != 0) {
+            err.fail(errno, "setrlimit %d", l.resource);
+            fail(plan, err);
+        }
+    }
+    if (find_executable(plan, err) != 0) fail(plan, err);
+    if (chdir(plan.cwd.c_str()) != 0) {
+        err.fail(errno, "process.cwd: chdir %s", plan.cwd.c_str());
+        fail(plan, err);
+    }
+
+    send_message(plan.sync_fd, SyncType::created, 0, nullptr);
+    close(plan.sync_fd);
+
+    // Wait for `start`: it writes one byte into the exec fifo.
+    char byte;
+    ssize_t n;
+    do n = read(plan.fifo_fd, &byte, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1) _exit(1);
+    close(plan.fifo_fd);
+
+    for (const auto& h : plan.start_container_hooks) {
+        if (run_prepared_hook(*h, plan.state_buffer.data(), state_len, err) != 0) {
+            dprintf(STDERR_FILENO, "skiff-oci: startContainer %s\n", err.message);
+            _exit(1);
+        }
+    }
+    auto die = [&](const isolation::ChildError& e) {
+        dprintf(STDERR_FILENO, "skiff-oci: %s: %s\n", e.message, strerror(e.code));
+        _exit(127);
+    };
+    // Without no_new_privs a filter may only be installed while CAP_SYS_ADMIN is held.
+    if (plan.seccomp && !plan.no_new_privileges) {
+        if (int rc = isolation::install_seccomp(*plan.seccomp); rc != 0) {
+            err.fail(-rc, "install seccomp filter");
+            die(err);
+        }
+    }
+    if (switch_user(plan, err) != 0) die(err);
+    if (plan.umask) ::umask(*plan.umask);
+    if (chdir(plan.cwd.c_str()) != 0) {
+        err.fail(errno, "process.cwd: chdir %s", plan.cwd.c_str());
+        die(err);
+    }
+    if (plan.no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        err.fail(errno, "set no_new_privs");
+        die(err);
+    }
+    if (plan.seccomp && plan.no_new_privileges) {
+        if (int rc = isolation::install_seccomp(*plan.seccomp); rc != 0) {
+            err.fail(-rc, "install seccomp filter");
+            die(err);
+        }
+    }
+    // Nothing of the runtime's may reach the program: every fd past stdio and the preserved
+    // ones closes at exec (CVE-2024-21626 leaked one).
+    syscall(SYS_close_range, 3 + plan.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+    execve(plan.exec_path, plan.argv.data(), plan.envp.data());
+    dprintf(STDERR_FILENO, "skiff-oci: exec %s: %s\n", plan.exec_path, strerror(errno));
+    _exit(127);
+}
+
+}  // namespace skiff::runtime

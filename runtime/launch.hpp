@@ -1,0 +1,94 @@
+// The launch plan: everything the container's init needs, computed before clone, and the init.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hooks.hpp"
+#include "skiff/isolation/capabilities.hpp"
+#include "skiff/isolation/rootfs.hpp"
+#include "skiff/isolation/seccomp.hpp"
+#include "skiff/runtime/container.hpp"
+#include "skiff/runtime/spec.hpp"
+
+namespace skiff::runtime {
+
+// Messages on the parent/init socket (SOCK_SEQPACKET).
+enum class SyncType : uint32_t { go = 1, need_hooks, hooks_done, created, error };
+struct SyncMessage {
+    SyncType type;
+    int32_t code;
+    char text[512];
+};
+
+struct LaunchPlan {
+    // Namespaces: clone makes new user and pid ones; the init joins and unshares the rest.
+    int clone_flags = 0;
+    int unshare_flags = 0;
+    struct Join {
+        int fd;
+        int type;  // CLONE_NEW*
+    };
+    std::vector<Join> joins;  // user first; pid is joined by the parent before clone
+    int join_pid_fd = -1;
+    std::string uid_map, gid_map;
+    std::string time_offsets;  // "monotonic S N\nboottime S N\n"
+
+    isolation::RootfsPlan rootfs;
+    bool has_mount_ns = false;
+    std::string hostname, domainname;
+    bool set_hostname = false, set_domainname = false;
+    std::vector<std::pair<std::string, std::string>> sysctl;  // /proc/sys path, value
+
+    // The process.
+    std::vector<std::string> args, env;
+    std::vector<char*> argv, envp;
+    std::string path_env;  // PATH used to find args[0]
+    std::string cwd;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> additional_gids;
+    std::optional<mode_t> umask;
+    struct Limit {
+        int resource;
+        rlimit value;
+    };
+    std::vector<Limit> rlimits;
+    isolation::CapabilityMasks capabilities;
+    bool no_new_privileges = false;
+    std::optional<isolation::SeccompProgram> seccomp;
+    bool terminal = false;
+    int console_socket = -1;
+    int preserve_fds = 0;
+    bool user_namespace = false;
+
+    // Hooks the init itself runs (in the container's namespaces).
+    std::vector<std::unique_ptr<PreparedHook>> create_container_hooks, start_container_hooks;
+    bool parent_hooks = false;  // prestart/createRuntime/createContainer: a round trip at setup
+
+    // Channels, set up by the caller before clone.
+    int sync_fd = -1;  // init's end of the socketpair
+    int fifo_fd = -1;  // exec fifo, opened O_RDWR: start writes a byte to it
+    // The state dir lock fd: the init must not keep the container locked while it waits.
+    int lock_fd = -1;
+
+    // Filled in by the init (its own copy).
+    char exec_path[4096] = {};
+    std::vector<char> state_buffer = std::vector<char>(64 * 1024);
+};
+
+// Builds the plan from a validated spec. rootfs is the absolute rootfs path, bundle the bundle.
+[[nodiscard]] Result<std::unique_ptr<LaunchPlan>> build_launch_plan(
+    const Spec& spec, const std::string& rootfs, const std::string& bundle,
+    const CreateOptions& options, const isolation::CgroupLayout& layout,
+    const std::string& cgroup_path);
+
+// The container's init: runs in the child of clone, never returns. Allocates nothing.
+[[noreturn]] void container_init(LaunchPlan& plan) noexcept;
+
+}  // namespace skiff::runtime

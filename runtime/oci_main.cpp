@@ -1,0 +1,414 @@
+// skiff-oci: the OCI runtime command line, compatible with runc's so containerd and podman can call it.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <seccomp.h>
+#include <set>
+#include <sstream>
+
+#include "skiff/base/fs.hpp"
+#include "skiff/base/log.hpp"
+#include "skiff/isolation/capabilities.hpp"
+#include "skiff/isolation/seccomp.hpp"
+#include "skiff/runtime/container.hpp"
+#include "skiff/runtime/spec.hpp"
+
+namespace po = boost::program_options;
+using json = nlohmann::json;
+using namespace skiff;
+using namespace skiff::runtime;
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+constexpr const char* kSpecVersion = "1.2.0";
+
+struct Global {
+    std::string root = "/run/skiff-oci";
+    std::string log_path, log_format = "text";
+    bool debug = false, systemd_cgroup = false;
+};
+
+const char* kUsage =
+    "usage: skiff-oci [global options] COMMAND [options] [ID]\n"
+    "\n"
+    "commands:\n"
+    "  spec      write a secure default config.json (--rootless, --bundle DIR)\n"
+    "  create    create a container: --bundle DIR --pid-file F --console-socket S\n"
+    "            --no-pivot --preserve-fds N ID\n"
+    "  start     let a created container run its process: start ID\n"
+    "  run       create + start + wait, exit code passed through (--detach, --keep)\n"
+    "  state     print the state JSON of a container\n"
+    "  kill      send a signal (name or number, default TERM): kill [--all] ID [SIGNAL]\n"
+    "  delete    remove a container: delete [--force] ID\n"
+    "  list      list containers: list [--format table|json] [--quiet]\n"
+    "  ps        processes of a container: ps [--format table|json] ID [ps options]\n"
+    "  features  print the features JSON of this runtime\n"
+    "\n"
+    "global options:\n"
+    "  --root DIR              state directory (default /run/skiff-oci)\n"
+    "  --log FILE              write log lines to FILE instead of stderr\n"
+    "  --log-format text|json  log line format\n"
+    "  --debug                 log debug lines\n"
+    "  --systemd-cgroup        name cgroups the systemd way (slice:prefix:name)\n"
+    "  --version, -v           print the version\n";
+
+int fail(const Error& e) {
+    std::string msg = e.what();
+    log::error(msg);
+    if (log::to_file()) std::fprintf(stderr, "skiff-oci: %s\n", msg.c_str());
+    return 1;
+}
+
+int usage_error(const std::string& msg) {
+    return fail(Error(EINVAL, msg + " (see skiff-oci --help)"));
+}
+
+// Parses a command's options; positional arguments land in `rest`.
+bool parse_command(const std::vector<std::string>& args, const po::options_description& desc,
+                   po::variables_map& vm, std::vector<std::string>& rest, std::string& error) {
+    try {
+        po::options_description all;
+        all.add(desc).add_options()("args", po::value<std::vector<std::string>>(), "");
+        po::positional_options_description pos;
+        pos.add("args", -1);
+        auto parsed = po::command_line_parser(args)
+                          .options(all)
+                          .positional(pos)
+                          .style(po::command_line_style::default_style |
+                                 po::command_line_style::allow_long_disguise)
+                          .run();
+        po::store(parsed, vm);
+        po::notify(vm);
+        if (vm.count("args")) rest = vm["args"].as<std::vector<std::string>>();
+        return true;
+    } catch (const std::exception& e) {
+        error = e.what();
+        return false;
+    }
+}
+
+std::string need_id(const std::vector<std::string>& rest, const char* cmd, std::string& err) {
+    if (rest.empty()) {
+        err = std::string(cmd) + " needs a container id";
+        return {};
+    }
+    return rest[0];
+}
+
+std::string pad(const std::string& s, size_t width) {
+    return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
+}
+
+int cmd_spec(const std::vector<std::string>& args) {
+    po::options_description d;
+    d.add_options()("bundle,b", po::value<std::string>()->default_value(""), "")(
+        "rootless", po::bool_switch(), "");
+    po::variables_map vm;
+    std::vector<std::string> rest;
+    std::string err;
+    if (!parse_command(args, d, vm, rest, err)) return usage_error("spec: " + err);
+    std::string bundle = vm["bundle"].as<std::string>();
+    std::string path = (bundle.empty() ? std::string(".") : bundle) + "/config.json";
+    if (fs::exists(path))
+        return fail(Error(EEXIST, "spec: " + path + " exists; remove it first"));
+    Spec spec = default_spec(vm["rootless"].as<bool>(), getuid(), getgid());
+    std::string text = json::parse(spec_to_json(spec)).dump(2) + "\n";
+    if (auto r = fs::write_file(path, text, 0644); !r) return fail(r.error().context("spec"));
+    return 0;
+}
+
+void add_create_options(po::options_description& d) {
+    d.add_options()("bundle,b", po::value<std::string>()->default_value("."), "")(
+        "pid-file", po::value<std::string>()->default_value(""), "")(
+        "console-socket", po::value<std::string>()->default_value(""), "")(
+        "no-pivot", po::bool_switch(), "")("no-new-keyring", po::bool_switch(), "")(
+        "preserve-fds", po::value<int>()->default_value(0), "")(
+        "notify-socket", po::value<std::string>(), "");
+}
+
+bool read_create_options(const po::variables_map& vm, const std::vector<std::string>& rest,
+                         const char* cmd, CreateOptions& o, std::string& err) {
+    o.id = need_id(rest, cmd, err);
+    if (o.id.empty()) return false;
+    o.bundle = vm["bundle"].as<std::string>();
+    o.pid_file = vm["pid-file"].as<std::string>();
+    o.console_socket = vm["console-socket"].as<std::string>();
+    o.no_pivot = vm["no-pivot"].as<bool>();
+    o.preserve_fds = vm["preserve-fds"].as<int>();
+    if (o.preserve_fds < 0) {
+        err = std::string(cmd) + ": --preserve-fds must not be negative";
+        return false;
+    }
+    return true;
+}
+
+int cmd_create(Runtime& rt, const std::vector<std::string>& args, bool run) {
+    const char* name = run ? "run" : "create";
+    po::options_description d;
+    add_create_options(d);
+    if (run) d.add_options()("detach,d", po::bool_switch(), "")("keep", po::bool_switch(), "");
+    po::variables_map vm;
+    std::vector<std::string> rest;
+    std::string err;
+    if (!parse_command(args, d, vm, rest, err)) return usage_error(std::string(name) + ": " + err);
+    CreateOptions o;
+    if (!read_create_options(vm, rest, name, o, err)) return usage_error(err);
+    if (!run) {
+        if (auto r = rt.create(o); !r) return fail(r.error().context("create container " + o.id));
+        return 0;
+    }
+    auto r = rt.run(o, vm["detach"].as<bool>());
+    if (!r) return fail(r.error().context("run container " + o.id));
+    return *r;
+}
+
+int cmd_simple(Runtime& rt, const std::string& cmd, const std::vector<std::string>& args) {
+    po::options_description d;
+    if (cmd == "kill") d.add_options()("all,a", po::bool_switch(), "");
+    if (cmd == "delete") d.add_options()("force,f", po::bool_switch(), "");
+    po::variables_map vm;
+    std::vector<std::string> rest;
+    std::string err;
+    if (!parse_command(args, d, vm, rest, err)) return usage_error(cmd + ": " + err);
+    std::string id = need_id(rest, cmd.c_str(), err);
+    if (id.empty()) return usage_error(err);
+    if (cmd == "start") {
+        if (auto r = rt.start(id); !r) return fail(r.error());
+    } else if (cmd == "state") {
+        auto s = rt.state(id);
+        if (!s) return fail(s.error());
+        std::cout << s->to_json() << "\n";
+    } else if (cmd == "kill") {
+        auto sig = parse_signal(rest.size() > 1 ? rest[1] : "TERM");
+        if (!sig) return fail(sig.error().context("kill " + id));
+        if (auto r = rt.kill(id, *sig, vm["all"].as<bool>()); !r) return fail(r.error());
+    } else if (cmd == "delete") {
+        if (auto r = rt.remove(id, vm["force"].as<bool>()); !r) return fail(r.error());
+    }
+    return 0;
+}
+
+int cmd_list(Runtime& rt, const std::vector<std::string>& args) {
+    po::options_description d;
+    d.add_options()("format,f", po::value<std::string>()->default_value("table"), "")(
+        "quiet,q", po::bool_switch(), "");
+    po::variables_map vm;
+    std::vector<std::string> rest;
+    std::string err;
+    if (!parse_command(args, d, vm, rest, err)) return usage_error("list: " + err);
+    auto all = rt.list();
+    if (!all) return fail(all.error());
+    std::string format = vm["format"].as<std::string>();
+    if (vm["quiet"].as<bool>()) {
+        for (const auto& s : *all) std::cout << s.id << "\n";
+        return 0;
+    }
+    if (format == "json") {
+        json arr = json::array();
+        for (const auto& s : *all) arr.push_back(json::parse(s.to_json()));
+        std::cout << arr.dump() << "\n";
+        return 0;
+    }
+    if (format != "table") return usage_error("list: --format must be table or json");
+    std::vector<std::vector<std::string>> rows = {{"ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"}};
+    for (const auto& s : *all)
+        rows.push_back({s.id, std::to_string(s.pid), status_name(s.status), s.bundle, s.created,
+                        s.owner});
+    std::vector<size_t> width(6, 12);
+    for (const auto& r : rows)
+        for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size() + 3);
+    for (const auto& r : rows) {
+        std::string line;
+        for (size_t i = 0; i < r.size(); ++i) line += i + 1 < r.size() ? pad(r[i], width[i]) : r[i];
+        std::cout << line << "\n";
+    }
+    return 0;
+}
+
+int cmd_ps(Runtime& rt, const std::vector<std::string>& args) {
+    po::options_description d;
+    d.add_options()("format,f", po::value<std::string>()->default_value("table"), "");
+    po::variables_map vm;
+    std::vector<std::string> rest;
+    std::string err;
+    if (!parse_command(args, d, vm, rest, err)) return usage_error("ps: " + err);
+    std::string id = need_id(rest, "ps", err);
+    if (id.empty()) return usage_error(err);
+    auto pids = rt.pids(id);
+    if (!pids) return fail(pids.error());
+    std::string format = vm["format"].as<std::string>();
+    if (format == "json") {
+        json arr = json::array();
+        for (pid_t p : *pids) arr.push_back(p);
+        std::cout << arr.dump() << "\n";
+        return 0;
+    }
+    if (format != "table") return usage_error("ps: --format must be table or json");
+    // Like runc: the host's ps output (default -ef), filtered to the container's pids.
+    std::string cmd = "ps";
+    if (rest.size() > 1) {
+        for (size_t i = 1; i < rest.size(); ++i) {
+            for (char c : rest[i])
+                if (!isalnum(static_cast<unsigned char>(c)) && c != '-' && c != ',' && c != '=')
+                    return usage_error("ps: unsupported character in ps option " + rest[i]);
+            cmd += " " + rest[i];
+        }
+    } else {
+        cmd += " -ef";
+    }
+    FILE* p = popen(cmd.c_str(), "re");
+    if (!p) return fail(Error::from_errno("run " + cmd));
+    std::set<pid_t> wanted(pids->begin(), pids->end());
+    char line[4096];
+    int pid_col = -1;
+    bool header = true;
+    while (fgets(line, sizeof line, p)) {
+        std::istringstream fields(line);
+        std::vector<std::string> cols;
+        for (std::string f; fields >> f;) cols.push_back(f);
+        if (header) {
+            for (size_t i = 0; i < cols.size(); ++i)
+                if (cols[i] == "PID") pid_col = static_cast<int>(i);
+            std::cout << line;
+            header = false;
+            if (pid_col < 0) {
+                pclose(p);
+                return usage_error("ps: the ps output has no PID column");
+            }
+            continue;
+        }
+        if (static_cast<int>(cols.size()) > pid_col &&
+            wanted.count(static_cast<pid_t>(atoi(cols[static_cast<size_t>(pid_col)].c_str()))))
+            std::cout << line;
+    }
+    pclose(p);
+    return 0;
+}
+
+int cmd_features() {
+    json caps = isolation::known_capabilities();
+    json f = {
+        {"ociVersionMin", "1.0.0"},
+        {"ociVersionMax", kSpecVersion},
+        {"hooks", {"prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+                   "poststop"}},
+        {"mountOptions",
+         {"async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "loud",
+          "mand", "noatime", "nodev", "nodiratime", "noexec", "nomand", "norelatime",
+          "nostrictatime", "nosuid", "private", "rbind", "relatime", "remount", "ro", "rprivate",
+          "rshared", "rslave", "runbindable", "rw", "shared", "silent", "slave", "strictatime",
+          "suid", "sync", "unbindable"}},
+        {"linux",
+         {{"namespaces", {"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"}},
+          {"capabilities", caps},
+          {"cgroup", {{"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false},
+                      {"rdma", false}}},
+          {"seccomp",
+           {{"enabled", true},
+            {"actions", isolation::seccomp_known_actions()},
+            {"operators", isolation::seccomp_known_operators()},
+            {"archs", isolation::seccomp_known_architectures()},
+            {"knownFlags", isolation::seccomp_known_flags()},
+            {"supportedFlags", isolation::seccomp_known_flags()}}},
+          {"apparmor", {{"enabled", false}}},
+          {"selinux", {{"enabled", false}}},
+          {"intelRdt", {{"enabled", false}}},
+          {"mountExtensions", {{"idmap", {{"enabled", false}}}}}}},
+        {"annotations", {{"org.opencontainers.runtime-spec.features", kSpecVersion}}}};
+    std::cout << f.dump(4) << "\n";
+    return 0;
+}
+
+// Reads "--name value" or "--name=value" at argv[i]; advances i past what it used.
+bool take_value(int argc, char** argv, int& i, const char* name, std::string& out) {
+    std::string a = argv[i];
+    std::string flag = std::string("--") + name;
+    std::string single = std::string("-") + name;
+    for (const auto& f : {flag, single}) {
+        if (a == f) {
+            if (i + 1 >= argc) return false;
+            out = argv[++i];
+            return true;
+        }
+        if (a.rfind(f + "=", 0) == 0) {
+            out = a.substr(f.size() + 1);
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Global g;
+    int i = 1;
+    std::string ignored;
+    for (; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a.empty() || a[0] != '-') break;
+        if (a == "--version" || a == "-v" || a == "-version") {
+            const scmp_version* v = seccomp_version();
+            std::printf("skiff-oci version %s\nspec: %s\nlibseccomp: %u.%u.%u\n", kVersion,
+                        kSpecVersion, v->major, v->minor, v->micro);
+            return 0;
+        }
+        if (a == "--help" || a == "-h" || a == "-help") {
+            std::fputs(kUsage, stdout);
+            return 0;
+        }
+        if (a == "--debug" || a == "-debug") {
+            g.debug = true;
+            continue;
+        }
+        if (a == "--systemd-cgroup" || a == "-systemd-cgroup") {
+            g.systemd_cgroup = true;
+            continue;
+        }
+        if (take_value(argc, argv, i, "root", g.root) || take_value(argc, argv, i, "log", g.log_path) ||
+            take_value(argc, argv, i, "log-format", g.log_format))
+            continue;
+        // Accepted for runc compatibility; they change nothing here.
+        if (take_value(argc, argv, i, "criu", ignored) || take_value(argc, argv, i, "rootless", ignored))
+            continue;
+        if (a == "--no-new-keyring") continue;
+        std::fprintf(stderr, "skiff-oci: unknown global option %s (see skiff-oci --help)\n", a.c_str());
+        return 1;
+    }
+    if (g.log_format != "text" && g.log_format != "json") {
+        std::fprintf(stderr, "skiff-oci: --log-format must be text or json, not \"%s\"\n",
+                     g.log_format.c_str());
+        return 1;
+    }
+    if (!log::configure(g.log_path,
+                        g.log_format == "json" ? log::Format::json : log::Format::text, g.debug)) {
+        std::fprintf(stderr, "skiff-oci: --log %s: %s\n", g.log_path.c_str(), std::strerror(errno));
+        return 1;
+    }
+    if (i >= argc) {
+        std::fputs(kUsage, stderr);
+        return 1;
+    }
+    std::string cmd = argv[i++];
+    std::vector<std::string> args(argv + i, argv + argc);
+    Runtime rt(g.root, g.systemd_cgroup);
+    if (cmd == "spec") return cmd_spec(args);
+    if (cmd == "create") return cmd_create(rt, args, false);
+    if (cmd == "run") return cmd_create(rt, args, true);
+    if (cmd == "start" || cmd == "state" || cmd == "kill" || cmd == "delete")
+        return cmd_simple(rt, cmd, args);
+    if (cmd == "list") return cmd_list(rt, args);
+    if (cmd == "ps") return cmd_ps(rt, args);
+    if (cmd == "features") return cmd_features();
+    if (cmd == "help") {
+        std::fputs(kUsage, stdout);
+        return 0;
+    }
+    return usage_error("unknown command \"" + cmd + "\"");
+}
