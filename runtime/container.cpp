@@ -219,7 +219,7 @@ std::string cgroup_path_for(const Spec& spec, const std::string& id, bool system
 }
 
 // The device rules every container needs for the nodes the runtime itself creates.
-void add_default_device_rules(isolation::Resources& res, const Spec& spec) {
+void add_default_device_rules(isolation::Resources& res) {
     using R = isolation::DeviceRule;
     auto allow = [&](const char* type, std::optional<int64_t> major, std::optional<int64_t> minor,
                      const char* access) { res.devices.push_back(R{true, type, major, minor, access}); };
@@ -230,9 +230,8 @@ void add_default_device_rules(isolation::Resources& res, const Spec& spec) {
     allow("c", 5, 1, "rwm");              // /dev/console
     allow("c", 5, 2, "rwm");              // /dev/ptmx
     allow("c", 136, std::nullopt, "rwm"); // /dev/pts/*
-    if (spec.linux)
-        for (const auto& d : spec.linux->devices)
-            allow(d.type == "b" ? "b" : "c", d.major, d.minor, "rwm");
+    // linux.devices are not allowed implicitly: as with runc, the config's own
+    // linux.resources.devices rules decide whether the container may open them.
 }
 
 std::string state_json_for(const Record& r, ContainerStatus status) {
@@ -348,7 +347,7 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
         spec->linux && spec->linux->resources ? *spec->linux->resources : isolation::Resources{};
     // Only when the config manages devices: the default device list is then added to it.
     if (spec->linux && spec->linux->resources && !resources.devices.empty())
-        add_default_device_rules(resources, *spec);
+        add_default_device_rules(resources);
     SKIFF_TRY_CTX(cgroup->apply(resources), "linux.resources");
 
     std::string fifo_path = dir->file(kFifo);
@@ -511,15 +510,22 @@ Status Runtime::create(const CreateOptions& options) {
     return {};
 }
 
-static Status release_init(const ContainerDir& dir, const std::string& id) {
+// Lets the init go and waits until it has run its startContainer hooks and called execve:
+// the init's fifo fd is close-on-exec, so our write end then reports POLLERR (no reader left).
+static Status release_init(const ContainerDir& dir, const std::string& id, UniqueFd own_reader) {
     std::string fifo = dir.file(kFifo);
     UniqueFd fd(::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
     if (!fd) {
         if (errno == ENXIO) return Error(ESRCH, "container \"" + id + "\" is not waiting to start");
         return Error::from_errno("open " + fifo);
     }
+    own_reader.reset();
     char byte = 0;
     if (::write(fd.get(), &byte, 1) != 1) return Error::from_errno("start container " + id);
+    pollfd p{fd.get(), 0, 0};
+    int rc;
+    do rc = ::poll(&p, 1, -1);
+    while (rc < 0 && errno == EINTR);
     ::unlink(fifo.c_str());
     return {};
 }
@@ -542,7 +548,7 @@ Status Runtime::start(const std::string& id) {
     if (status != ContainerStatus::created)
         return Error(EINVAL, "cannot start container \"" + id + "\": it is " +
                                  status_name(status) + ", not created");
-    SKIFF_TRY(release_init(*dir, id));
+    SKIFF_TRY(release_init(*dir, id, UniqueFd()));
     run_poststart(*rec);
     return {};
 }
@@ -563,10 +569,10 @@ Result<int> Runtime::run(const CreateOptions& options, bool detach) {
     {
         auto dir = ContainerDir::open_existing(root_, options.id);
         if (!dir) return std::move(dir).error();
-        char byte = 0;
-        if (::write(created->fifo.get(), &byte, 1) != 1) return Error::from_errno("start");
-        ::unlink(dir->file(kFifo).c_str());
-        created->fifo.reset();
+        if (auto r = release_init(*dir, options.id, std::move(created->fifo)); !r) {
+            (void)remove(options.id, true);
+            return r.error();
+        }
         auto rec = dir->read();
         if (rec) run_poststart(*rec);
     }

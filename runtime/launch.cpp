@@ -417,6 +417,12 @@ void container_init(LaunchPlan& plan) noexcept {
         }
         close(j.fd);
     }
+    // The init starts out as the unmapped host root in a new user namespace; become the mapped root
+    // so files it creates have an owner there.
+    if (plan.user_namespace && (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)) {
+        err.fail(errno, "user namespace: become uid/gid 0 (is 0 mapped in linux.uidMappings?)");
+        fail(plan, err);
+    }
     if (plan.unshare_flags && unshare(plan.unshare_flags) != 0) {
         err.fail(errno, "unshare namespaces (flags 0x%x)", static_cast<unsigned>(plan.unshare_flags));
         fail(plan, err);
