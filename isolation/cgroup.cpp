@@ -514,6 +514,12 @@ Result<std::vector<pid_t>> Cgroup::pids() const {
 Status Cgroup::Impl::kill_all(Clock::time_point deadline) {
     std::vector<std::string> all;
     for (auto& root : hierarchy_roots(layout)) all.push_back(root + path);
+    {
+        // The common case on delete: the init has exited and the cgroup is already empty.
+        std::vector<pid_t> pids;
+        for (const auto& d : all) SKIFF_TRY(collect_pids(d, pids));
+        if (pids.empty()) return {};
+    }
     // Freezing first stops the processes from forking new ones between listing and killing;
     // frozen tasks only die once thawed, so thaw after the first round of signals.
     std::string freezer;

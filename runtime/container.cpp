@@ -310,6 +310,7 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
     if (!spec) return std::move(spec).error();
     SKIFF_TRY(validate_spec(*spec));
 
+    log::debug("create " + opt.id + ": config loaded");
     auto made = ContainerDir::make_new(root, opt.id);
     if (!made) return std::move(made).error();
     CreateUndo undo(std::move(*made));
@@ -350,6 +351,7 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
         add_default_device_rules(resources);
     SKIFF_TRY_CTX(cgroup->apply(resources), "linux.resources");
 
+    log::debug("create " + opt.id + ": cgroup ready");
     std::string fifo_path = dir->file(kFifo);
     if (::mkfifo(fifo_path.c_str(), 0600) != 0) return Error::from_errno("mkfifo " + fifo_path);
     UniqueFd fifo(::open(fifo_path.c_str(), O_RDWR | O_CLOEXEC));
@@ -371,6 +373,7 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
     if (pid == 0) container_init(plan);
     undo.set_child(pid);
     child_end.reset();
+    log::debug("create " + opt.id + ": init cloned");
 
     if (!plan.uid_map.empty()) {
         SKIFF_TRY_CTX(fs::write_file("/proc/" + std::to_string(pid) + "/uid_map", plan.uid_map),
@@ -378,11 +381,6 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
         SKIFF_TRY_CTX(fs::write_file("/proc/" + std::to_string(pid) + "/gid_map", plan.gid_map),
                       "linux.gidMappings");
     }
-    SKIFF_TRY_CTX(cgroup->add_process(pid), "join cgroup");
-    if (spec->process && spec->process->oom_score_adj)
-        SKIFF_TRY_CTX(fs::write_file("/proc/" + std::to_string(pid) + "/oom_score_adj",
-                                     std::to_string(*spec->process->oom_score_adj)),
-                      "process.oomScoreAdj");
 
     Record rec;
     rec.id = opt.id;
@@ -399,6 +397,13 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
     std::string creating_state = state_json_for(rec, ContainerStatus::creating);
     SKIFF_TRY(send_sync(parent_end.get(), SyncType::go));
     SKIFF_TRY(write_all_fd(parent_end.get(), creating_state));
+    SKIFF_TRY_CTX(cgroup->add_process(pid), "join cgroup");
+    if (spec->process && spec->process->oom_score_adj)
+        SKIFF_TRY_CTX(fs::write_file("/proc/" + std::to_string(pid) + "/oom_score_adj",
+                                     std::to_string(*spec->process->oom_score_adj)),
+                      "process.oomScoreAdj");
+    SKIFF_TRY(send_sync(parent_end.get(), SyncType::cgroup_joined));
+    log::debug("create " + opt.id + ": init in its cgroup");
 
     for (;;) {
         SyncMessage msg{};
@@ -428,6 +433,7 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
         return Error(EPROTO, "unexpected message from container init");
     }
 
+    log::debug("create " + opt.id + ": init ready");
     SKIFF_TRY(dir->write(rec));
     if (!opt.pid_file.empty())
         SKIFF_TRY_CTX(fs::write_file_atomic(opt.pid_file, std::to_string(pid), 0644), "--pid-file");
@@ -576,6 +582,7 @@ Result<int> Runtime::run(const CreateOptions& options, bool detach) {
         auto rec = dir->read();
         if (rec) run_poststart(*rec);
     }
+    log::debug("run " + options.id + ": started");
     if (detach) return 0;
     int exit_code = 0;
     for (;;) {
@@ -596,7 +603,9 @@ Result<int> Runtime::run(const CreateOptions& options, bool detach) {
         }
     }
     sigprocmask(SIG_SETMASK, &old, nullptr);
+    log::debug("run " + options.id + ": exited");
     auto removed = remove(options.id, true);
+    log::debug("run " + options.id + ": removed");
     if (!removed) log::warning(removed.error().what());
     return exit_code;
 }
@@ -653,6 +662,7 @@ Status Runtime::remove(const std::string& id, bool force) {
     if (!layout) return std::move(layout).error();
     auto cg = isolation::Cgroup::open(*layout, rec->cgroup_path);
     SKIFF_TRY_CTX(cg.destroy(), "remove cgroup of " + id);
+    log::debug("delete " + id + ": cgroup removed");
     auto spec = parse_spec(rec->config);
     if (spec && spec->hooks && !spec->hooks->poststop.empty()) {
         auto r = run_hooks(spec->hooks->poststop, "poststop",

@@ -423,14 +423,22 @@ void container_init(LaunchPlan& plan) noexcept {
         err.fail(errno, "user namespace: become uid/gid 0 (is 0 mapped in linux.uidMappings?)");
         fail(plan, err);
     }
-    if (plan.unshare_flags && unshare(plan.unshare_flags) != 0) {
-        err.fail(errno, "unshare namespaces (flags 0x%x)", static_cast<unsigned>(plan.unshare_flags));
+    // Namespaces are made while the parent moves us into the cgroups (a cgroup v1 migration
+    // waits for an RCU grace period); only the cgroup namespace must wait for that.
+    int early = plan.unshare_flags & ~CLONE_NEWCGROUP;
+    if (early && unshare(early) != 0) {
+        err.fail(errno, "unshare namespaces (flags 0x%x)", static_cast<unsigned>(early));
         fail(plan, err);
     }
     if (!plan.time_offsets.empty() &&
         write_text("/proc/self/timens_offsets", plan.time_offsets.data(),
                    plan.time_offsets.size()) != 0) {
         err.fail(errno, "write linux.timeOffsets");
+        fail(plan, err);
+    }
+    expect(plan, SyncType::cgroup_joined, nullptr, 0, nullptr);
+    if ((plan.unshare_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) != 0) {
+        err.fail(errno, "unshare cgroup namespace");
         fail(plan, err);
     }
     if (isolation::prepare_rootfs(plan.rootfs, err) != 0) fail(plan, err);

@@ -19,7 +19,7 @@
 namespace skiff::runtime {
 
 // Messages on the parent/init socket (SOCK_SEQPACKET).
-enum class SyncType : uint32_t { go = 1, need_hooks, hooks_done, created, error };
+enum class SyncType : uint32_t { go = 1, cgroup_joined, need_hooks, hooks_done, created, error };
 struct SyncMessage {
     SyncType type;
     int32_t code;
