@@ -1,4 +1,5 @@
-// libFuzzer target: config.json parsing, validation and serialisation must never crash or leak.
+// libFuzzer target: config.json parsing, validation, seccomp compilation and serialisation must
+// never crash or leak.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -10,7 +11,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string text(reinterpret_cast<const char*>(data), size);
     auto spec = skiff::runtime::parse_spec(text);
     if (!spec.ok()) return 0;
-    (void)skiff::runtime::validate_spec(*spec);
+    // A valid config's seccomp profile goes on to the BPF compiler, as create does.
+    if (skiff::runtime::validate_spec(*spec).ok() && spec->linux && spec->linux->seccomp)
+        (void)skiff::isolation::compile_seccomp(*spec->linux->seccomp);
     // What we write must read back, and serialise to the same text: a difference is a field
     // that one direction drops or changes.
     std::string once = skiff::runtime::spec_to_json(*spec);
