@@ -234,6 +234,10 @@ Result<std::unique_ptr<LaunchPlan>> build_launch_plan(const Spec& spec, const st
         plan->seccomp = std::move(*program);
     }
     plan->terminal = proc.terminal;
+    if (proc.console_size) {
+        plan->console_rows = static_cast<unsigned short>(proc.console_size->height);
+        plan->console_cols = static_cast<unsigned short>(proc.console_size->width);
+    }
     if (proc.terminal) {
         if (options.console_socket.empty())
             return Error(EINVAL,
@@ -362,6 +366,12 @@ int setup_terminal(LaunchPlan& plan, isolation::ChildError& err) noexcept {
     unsigned int ptn = 0;
     if (ioctl(master, TIOCSPTLCK, &unlock) != 0 || ioctl(master, TIOCGPTN, &ptn) != 0)
         return err.fail(errno, "unlock pty");
+    if (plan.console_rows || plan.console_cols) {
+        winsize ws{};
+        ws.ws_row = plan.console_rows;
+        ws.ws_col = plan.console_cols;
+        if (ioctl(master, TIOCSWINSZ, &ws) != 0) return err.fail(errno, "set process.consoleSize");
+    }
     char slave_path[64];
     snprintf(slave_path, sizeof slave_path, "/dev/pts/%u", ptn);
     if (mount(slave_path, "/dev/console", nullptr, MS_BIND, nullptr) != 0)
@@ -465,6 +475,16 @@ void container_init(LaunchPlan& plan) noexcept {
         }
     }
     if (plan.terminal && setup_terminal(plan, err) != 0) fail(plan, err);
+    {
+        // Like runc, a missing working directory is made (inside the new root, before it may
+        // turn read-only).
+        int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0 || isolation::make_path_in_root(root, plan.cwd.c_str(), false) != 0) {
+            err.fail(errno, "process.cwd: create %s", plan.cwd.c_str());
+            fail(plan, err);
+        }
+        close(root);
+    }
     if (isolation::finish_rootfs(plan.rootfs, err) != 0) fail(plan, err);
     for (const auto& l : plan.rlimits) {
         if (setrlimit(static_cast<__rlimit_resource>(l.resource), &l.value) != 0) {

@@ -63,6 +63,7 @@ struct LaunchPlan {
     bool no_new_privileges = false;
     std::optional<isolation::SeccompProgram> seccomp;
     bool terminal = false;
+    unsigned short console_rows = 0, console_cols = 0;
     int console_socket = -1;
     int preserve_fds = 0;
     bool user_namespace = false;
