@@ -85,8 +85,12 @@ int apply_capabilities(const CapabilityMasks& masks) noexcept {
     if (syscall(SYS_capset, &header, data) != 0) return -errno;
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
         return -errno;
+    // The kernel only lets a capability into the ambient set when it is permitted and
+    // inheritable. `runc spec` lists ambient capabilities without inheritable ones; runc then
+    // raises what it can, so the others are left out here too.
+    uint64_t ambient = masks.ambient & masks.inheritable & masks.permitted;
     for (int cap = 0; cap < 64; ++cap) {
-        if (!(masks.ambient & (uint64_t{1} << cap))) continue;
+        if (!(ambient & (uint64_t{1} << cap))) continue;
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) return -errno;
     }
     return 0;

@@ -498,6 +498,33 @@ Status Cgroup::add_process(pid_t pid) {
     return {};
 }
 
+Result<Cgroup::JoinFds> Cgroup::open_join_fds() const {
+    JoinFds out;
+    const auto& l = impl_->layout;
+    std::vector<std::string> v1_roots;
+    for (const auto& [name, mount] : l.v1)
+        if (std::find(v1_roots.begin(), v1_roots.end(), mount) == v1_roots.end())
+            v1_roots.push_back(mount);
+    for (const auto& root : v1_roots) {
+        std::string file = root + impl_->path + "/tasks";
+        UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
+        if (!fd) return Error::from_errno("open " + file);
+        out.v1_tasks.push_back(std::move(fd));
+    }
+    if (!l.unified.empty()) {
+        std::string dir = l.unified + impl_->path;
+        out.unified_dir.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!out.unified_dir) return Error::from_errno("open " + dir);
+    }
+    return out;
+}
+
+int Cgroup::join_self(const int* v1_tasks, size_t count) noexcept {
+    for (size_t i = 0; i < count; ++i)
+        if (::write(v1_tasks[i], "0", 1) != 1) return -errno;
+    return 0;
+}
+
 Result<std::vector<pid_t>> Cgroup::pids() const {
     std::string dir = dir_for("pids");
     if (dir.empty()) dir = dir_for("memory");

@@ -289,6 +289,27 @@ Status send_sync(int fd, SyncType type) {
     return {};
 }
 
+// clone3 with CLONE_INTO_CGROUP puts the init straight into its cgroup2 directory; where clone3
+// or that flag is missing, a fork-like clone (placed=false tells the caller to migrate it).
+pid_t clone_init(uint64_t flags, int cgroup_fd, bool& placed) {
+    struct CloneArgs {
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+            set_tid_size, cgroup;
+    } args{};
+    constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;
+    if (placed) {
+        args.flags = flags | kCloneIntoCgroup;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = static_cast<uint64_t>(cgroup_fd);
+        long pid = syscall(SYS_clone3, &args, sizeof args);
+        if (pid >= 0) return static_cast<pid_t>(pid);
+        if (errno != ENOSYS && errno != E2BIG && errno != EINVAL) return -1;
+        placed = false;
+    }
+    return static_cast<pid_t>(
+        syscall(SYS_clone, static_cast<unsigned long>(flags) | SIGCHLD, nullptr, nullptr, nullptr, 0));
+}
+
 // The create sequence shared by create and run; leaves the init waiting on the exec fifo.
 struct Created {
     pid_t pid = 0;
@@ -364,15 +385,20 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
     plan.fifo_fd = fifo.get();
     plan.lock_fd = dir->lock_fd();
 
+    auto join = cgroup->open_join_fds();
+    if (!join) return std::move(join).error().context("cgroup " + cgroup_path);
+    for (auto& fd : join->v1_tasks) plan.cgroup_tasks_fds.push_back(fd.get());
+
     if (plan.join_pid_fd >= 0 && ::setns(plan.join_pid_fd, CLONE_NEWPID) != 0)
         return Error::from_errno("linux.namespaces: join pid namespace");
-    pid_t pid = static_cast<pid_t>(
-        syscall(SYS_clone, static_cast<unsigned long>(plan.clone_flags) | SIGCHLD, nullptr,
-                nullptr, nullptr, 0));
+    bool placed_by_clone = join->unified_dir.valid();
+    pid_t pid = clone_init(static_cast<uint64_t>(plan.clone_flags), join->unified_dir.get(),
+                           placed_by_clone);
     if (pid < 0) return Error::from_errno("clone container init");
     if (pid == 0) container_init(plan);
     undo.set_child(pid);
     child_end.reset();
+    join->v1_tasks.clear();
     log::debug("create " + opt.id + ": init cloned");
 
     if (!plan.uid_map.empty()) {
@@ -395,15 +421,16 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
     for (const auto& [k, v] : spec->annotations) rec.annotations.emplace_back(k, v);
 
     std::string creating_state = state_json_for(rec, ContainerStatus::creating);
-    SKIFF_TRY(send_sync(parent_end.get(), SyncType::go));
-    SKIFF_TRY(write_all_fd(parent_end.get(), creating_state));
-    SKIFF_TRY_CTX(cgroup->add_process(pid), "join cgroup");
+    // Without CLONE_INTO_CGROUP (kernels before 5.7) the cgroup2 side is a classic migration.
+    if (!placed_by_clone && join->unified_dir.valid())
+        SKIFF_TRY_CTX(fs::write_file(cgroup->dir_for("") + "/cgroup.procs", std::to_string(pid)),
+                      "join cgroup");
     if (spec->process && spec->process->oom_score_adj)
         SKIFF_TRY_CTX(fs::write_file("/proc/" + std::to_string(pid) + "/oom_score_adj",
                                      std::to_string(*spec->process->oom_score_adj)),
                       "process.oomScoreAdj");
-    SKIFF_TRY(send_sync(parent_end.get(), SyncType::cgroup_joined));
-    log::debug("create " + opt.id + ": init in its cgroup");
+    SKIFF_TRY(send_sync(parent_end.get(), SyncType::go));
+    SKIFF_TRY(write_all_fd(parent_end.get(), creating_state));
 
     for (;;) {
         SyncMessage msg{};

@@ -416,6 +416,13 @@ void container_init(LaunchPlan& plan) noexcept {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     if (plan.lock_fd >= 0) close(plan.lock_fd);
+    if (int rc = isolation::Cgroup::join_self(plan.cgroup_tasks_fds.data(),
+                                              plan.cgroup_tasks_fds.size());
+        rc != 0) {
+        err.fail(-rc, "join the container's cgroups");
+        fail(plan, err);
+    }
+    for (int fd : plan.cgroup_tasks_fds) close(fd);
 
     size_t state_len = 0;
     expect(plan, SyncType::go, plan.state_buffer.data(), plan.state_buffer.size(), &state_len);
@@ -433,22 +440,14 @@ void container_init(LaunchPlan& plan) noexcept {
         err.fail(errno, "user namespace: become uid/gid 0 (is 0 mapped in linux.uidMappings?)");
         fail(plan, err);
     }
-    // Namespaces are made while the parent moves us into the cgroups (a cgroup v1 migration
-    // waits for an RCU grace period); only the cgroup namespace must wait for that.
-    int early = plan.unshare_flags & ~CLONE_NEWCGROUP;
-    if (early && unshare(early) != 0) {
-        err.fail(errno, "unshare namespaces (flags 0x%x)", static_cast<unsigned>(early));
+    if (plan.unshare_flags && unshare(plan.unshare_flags) != 0) {
+        err.fail(errno, "unshare namespaces (flags 0x%x)", static_cast<unsigned>(plan.unshare_flags));
         fail(plan, err);
     }
     if (!plan.time_offsets.empty() &&
         write_text("/proc/self/timens_offsets", plan.time_offsets.data(),
                    plan.time_offsets.size()) != 0) {
         err.fail(errno, "write linux.timeOffsets");
-        fail(plan, err);
-    }
-    expect(plan, SyncType::cgroup_joined, nullptr, 0, nullptr);
-    if ((plan.unshare_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) != 0) {
-        err.fail(errno, "unshare cgroup namespace");
         fail(plan, err);
     }
     if (isolation::prepare_rootfs(plan.rootfs, err) != 0) fail(plan, err);

@@ -19,7 +19,7 @@
 namespace skiff::runtime {
 
 // Messages on the parent/init socket (SOCK_SEQPACKET).
-enum class SyncType : uint32_t { go = 1, cgroup_joined, need_hooks, hooks_done, created, error };
+enum class SyncType : uint32_t { go = 1, need_hooks, hooks_done, created, error };
 struct SyncMessage {
     SyncType type;
     int32_t code;
@@ -75,6 +75,8 @@ struct LaunchPlan {
     // Channels, set up by the caller before clone.
     int sync_fd = -1;  // init's end of the socketpair
     int fifo_fd = -1;  // exec fifo, opened O_RDWR: start writes a byte to it
+    // v1 `tasks` files the init writes "0" to, joining its cgroups without a grace period.
+    std::vector<int> cgroup_tasks_fds;
     // The state dir lock fd: the init must not keep the container locked while it waits.
     int lock_fd = -1;
 

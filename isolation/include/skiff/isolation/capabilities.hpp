@@ -25,7 +25,8 @@ struct CapabilityMasks {
 // Drops every capability not in the bounding set. Needs CAP_SETPCAP, so call it before setuid.
 // Allocates nothing. Returns 0 or a negative errno.
 int drop_bounding_capabilities(const CapabilityMasks& masks) noexcept;
-// Sets effective/permitted/inheritable and raises ambient. Call after setuid (with
+// Sets effective/permitted/inheritable and raises the ambient capabilities that are also
+// permitted and inheritable (the kernel refuses others; runc skips them the same way). Call after setuid (with
 // PR_SET_KEEPCAPS) and before execve. Allocates nothing. Returns 0 or a negative errno.
 int apply_capabilities(const CapabilityMasks& masks) noexcept;
 
