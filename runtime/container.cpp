@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -198,10 +197,25 @@ ContainerState to_state(const ContainerDir& dir, const Record& r) {
     return s;
 }
 
+// The user name for `list`, read from /etc/passwd directly: skiff-oci is linked statically and
+// glibc's NSS lookups would need its shared libraries at run time.
 std::string owner_name() {
-    uid_t uid = geteuid();
-    if (passwd* pw = getpwuid(uid)) return pw->pw_name;
-    return std::to_string(uid);
+    std::string uid = std::to_string(geteuid());
+    auto passwd = fs::read_file("/etc/passwd");
+    if (!passwd) return uid;
+    size_t pos = 0;
+    while (pos < passwd->size()) {
+        size_t end = passwd->find('\n', pos);
+        if (end == std::string::npos) end = passwd->size();
+        std::string_view line(passwd->data() + pos, end - pos);
+        // name:password:uid:...
+        size_t a = line.find(':'), b = a == std::string_view::npos ? a : line.find(':', a + 1);
+        size_t c = b == std::string_view::npos ? b : line.find(':', b + 1);
+        if (c != std::string_view::npos && line.substr(b + 1, c - b - 1) == uid)
+            return std::string(line.substr(0, a));
+        pos = end + 1;
+    }
+    return uid;
 }
 
 std::string cgroup_path_for(const Spec& spec, const std::string& id, bool systemd) {
