@@ -589,6 +589,12 @@ Status Cgroup::Impl::kill_all(Clock::time_point deadline) {
 
 Status Cgroup::destroy() {
     if (impl_->parts.empty()) return Error(EINVAL, "destroy: refusing to remove the root cgroup");
+    // The common case (delete after the init exited): every directory is empty and goes with
+    // one rmdir, no listing needed. EBUSY or ENOTEMPTY means processes or sub-cgroups remain.
+    bool all_removed = true;
+    for (const auto& dir : dirs())
+        if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) all_removed = false;
+    if (all_removed) return {};
     auto deadline = Clock::now() + std::chrono::seconds(2);
     SKIFF_TRY_CTX(impl_->kill_all(deadline), "destroy cgroup " + impl_->path);
     // Only the container's own directory (and what was made inside it): parents such as /skiff
