@@ -297,13 +297,124 @@ std::vector<DeviceNode> default_devices() {
             {"/dev/urandom", 'c', 1, 9, 0666, 0, 0}, {"/dev/tty", 'c', 5, 0, 0666, 0, 0}};
 }
 
+namespace {
+
+// RESOLVE_IN_ROOT by hand, for kernels before 5.6 and for valgrind (which lacks openat2): walk
+// one component at a time with O_NOFOLLOW, restart absolute symlinks at the root, and never let
+// ".." climb above it. Fixed buffers only: this runs between clone and execve.
+int open_in_root_by_walking(int rootfd, const char* path, int flags) noexcept {
+    char pending[PATH_MAX];  // what is left to resolve
+    if (snprintf(pending, sizeof pending, "%s", path) >= static_cast<int>(sizeof pending)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+    if (cur < 0) return -1;
+    int depth = 0;  // how far below the root cur is, so ".." can stop there
+    int links = 0;
+    char* p = pending;
+    auto fail = [&](int e) {
+        close(cur);
+        errno = e;
+        return -1;
+    };
+    for (;;) {
+        while (*p == '/') ++p;
+        if (*p == '\0') {
+            // The path named a directory we hold: reopen it with the caller's flags.
+            int fd = openat(cur, ".", flags | O_CLOEXEC);
+            int e = errno;
+            close(cur);
+            errno = e;
+            return fd;
+        }
+        char* end = p;
+        while (*end && *end != '/') ++end;
+        bool last = true;
+        for (char* q = end; *q; ++q)
+            if (*q != '/') {
+                last = false;
+                break;
+            }
+        char saved = *end;
+        *end = '\0';
+        if (strcmp(p, ".") == 0) {
+            *end = saved;
+            p = end;
+            continue;
+        }
+        if (strcmp(p, "..") == 0) {
+            *end = saved;
+            p = end;
+            if (depth == 0) continue;  // ".." of the root is the root
+            int up = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (up < 0) return fail(errno);
+            close(cur);
+            cur = up;
+            --depth;
+            continue;
+        }
+        struct stat st{};
+        if (fstatat(cur, p, &st, AT_SYMLINK_NOFOLLOW) != 0) return fail(errno);
+        if (S_ISLNK(st.st_mode)) {
+            if (++links > 40) return fail(ELOOP);
+            char target[PATH_MAX];
+            ssize_t n = readlinkat(cur, p, target, sizeof target - 1);
+            if (n < 0) return fail(errno);
+            target[n] = '\0';
+            // New pending path: the link's target followed by what came after the link.
+            char rest[PATH_MAX];
+            *end = saved;
+            if (snprintf(rest, sizeof rest, "%s%s", target, end) >= static_cast<int>(sizeof rest))
+                return fail(ENAMETOOLONG);
+            memcpy(pending, rest, strlen(rest) + 1);
+            p = pending;
+            if (target[0] == '/') {
+                close(cur);
+                cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+                if (cur < 0) return -1;
+                depth = 0;
+            }
+            continue;
+        }
+        if (last) {
+            int fd = openat(cur, p, flags | O_NOFOLLOW | O_CLOEXEC);
+            int e = errno;
+            close(cur);
+            errno = e;
+            return fd;
+        }
+        int next = openat(cur, p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0) return fail(errno);
+        close(cur);
+        cur = next;
+        ++depth;
+        *end = saved;
+        p = end;
+    }
+}
+
+}  // namespace
+
+namespace {
+bool have_openat2 = true;
+}  // namespace
+
+void set_open_in_root_walk(bool walk) noexcept { have_openat2 = !walk; }
+
 int open_in_root(int rootfd, const char* path, int flags) noexcept {
-    open_how how{};
-    how.flags = static_cast<uint64_t>(flags) | O_CLOEXEC;
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    while (*path == '/') ++path;
-    if (*path == '\0') path = ".";
-    return static_cast<int>(syscall(SYS_openat2, rootfd, path, &how, sizeof how));
+    if (have_openat2) {
+        open_how how{};
+        how.flags = static_cast<uint64_t>(flags) | O_CLOEXEC;
+        how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+        const char* rel = path;
+        while (*rel == '/') ++rel;
+        if (*rel == '\0') rel = ".";
+        int fd = static_cast<int>(syscall(SYS_openat2, rootfd, rel, &how, sizeof how));
+        if (fd >= 0 || errno != ENOSYS) return fd;
+        have_openat2 = false;
+    }
+    return open_in_root_by_walking(rootfd, path, flags);
 }
 
 int make_path_in_root(int rootfd, const char* path, bool file) noexcept {

@@ -153,10 +153,13 @@ TEST(DefaultDevices, TheSixStandardNodes) {
     }
 }
 
-// A scratch tree: OUTER/root is the root; OUTER itself is where an escape would land.
-class InRoot : public ::testing::Test {
+// A scratch tree: OUTER/root is the root; OUTER itself is where an escape would land. Every test
+// runs twice: with openat2(RESOLVE_IN_ROOT) and with the component walk used where openat2 is
+// missing (kernels before 5.6, valgrind).
+class InRoot : public ::testing::TestWithParam<bool> {
 protected:
     void SetUp() override {
+        set_open_in_root_walk(GetParam());
         char tmpl[] = "/tmp/skiff-rootfs-test.XXXXXX";
         ASSERT_NE(mkdtemp(tmpl), nullptr);
         outer_ = tmpl;
@@ -166,6 +169,7 @@ protected:
         ASSERT_GE(rootfd_, 0);
     }
     void TearDown() override {
+        set_open_in_root_walk(false);
         if (rootfd_ >= 0) close(rootfd_);
         std::error_code ec;
         fs::remove_all(outer_, ec);
@@ -181,7 +185,7 @@ protected:
     int rootfd_ = -1;
 };
 
-TEST_F(InRoot, CreatesNestedDirectories) {
+TEST_P(InRoot, CreatesNestedDirectories) {
     ASSERT_EQ(make_path_in_root(rootfd_, "/a/b/c", false), 0) << strerror(errno);
     EXPECT_TRUE(is_dir(root_ / "a/b/c"));
     // Again: existing paths are fine.
@@ -189,14 +193,14 @@ TEST_F(InRoot, CreatesNestedDirectories) {
     EXPECT_TRUE(is_dir(root_ / "a/b/c"));
 }
 
-TEST_F(InRoot, CreatesAFile) {
+TEST_P(InRoot, CreatesAFile) {
     ASSERT_EQ(make_path_in_root(rootfd_, "/dev/console", true), 0) << strerror(errno);
     EXPECT_TRUE(is_dir(root_ / "dev"));
     EXPECT_TRUE(is_file(root_ / "dev/console"));
     EXPECT_EQ(fs::file_size(root_ / "dev/console"), 0U);
 }
 
-TEST_F(InRoot, OpensExistingPath) {
+TEST_P(InRoot, OpensExistingPath) {
     ASSERT_EQ(make_path_in_root(rootfd_, "/x/y", true), 0) << strerror(errno);
     int fd = open_in_root(rootfd_, "/x/y", O_RDONLY);
     ASSERT_GE(fd, 0) << strerror(errno);
@@ -215,7 +219,7 @@ TEST_F(InRoot, OpensExistingPath) {
     close(fd);
 }
 
-TEST_F(InRoot, AbsoluteSymlinkResolvesInsideTheRoot) {
+TEST_P(InRoot, AbsoluteSymlinkResolvesInsideTheRoot) {
     // etc -> /etc inside the root must mean ROOT/etc, never the host's /etc.
     const std::string name = unique("skiff-made");
     fs::create_directory(root_ / "etc");
@@ -242,7 +246,7 @@ TEST_F(InRoot, AbsoluteSymlinkResolvesInsideTheRoot) {
     close(fd);
 }
 
-TEST_F(InRoot, DanglingAbsoluteSymlinkNeverReachesTheHost) {
+TEST_P(InRoot, DanglingAbsoluteSymlinkNeverReachesTheHost) {
     // link -> /NAME (missing everywhere): whatever happens, nothing appears at the host's /NAME.
     const std::string name = unique("/skiff-dangling");
     fs::create_symlink(name, root_ / "dir-link");
@@ -254,7 +258,7 @@ TEST_F(InRoot, DanglingAbsoluteSymlinkNeverReachesTheHost) {
     EXPECT_FALSE(fs::exists(fs::symlink_status(name + "/sub")));
 }
 
-TEST_F(InRoot, DotDotSymlinkCannotEscape) {
+TEST_P(InRoot, DotDotSymlinkCannotEscape) {
     fs::create_symlink("../../..", root_ / "up");
     ASSERT_EQ(make_path_in_root(rootfd_, "/up/escaped/deeper", false), 0) << strerror(errno);
     EXPECT_TRUE(is_dir(root_ / "escaped/deeper")) << "'..' at the root must stay at the root";
@@ -276,7 +280,7 @@ TEST_F(InRoot, DotDotSymlinkCannotEscape) {
     EXPECT_EQ(errno, ENOENT);
 }
 
-TEST_F(InRoot, MissingPathIsENOENT) {
+TEST_P(InRoot, MissingPathIsENOENT) {
     errno = 0;
     EXPECT_EQ(open_in_root(rootfd_, "/no/such/path", O_RDONLY), -1);
     EXPECT_EQ(errno, ENOENT);
@@ -285,12 +289,15 @@ TEST_F(InRoot, MissingPathIsENOENT) {
     EXPECT_EQ(errno, ENOENT);
 }
 
-TEST_F(InRoot, FileInPlaceOfDirectoryFails) {
+TEST_P(InRoot, FileInPlaceOfDirectoryFails) {
     ASSERT_EQ(make_path_in_root(rootfd_, "/f", true), 0) << strerror(errno);
     errno = 0;
     EXPECT_NE(make_path_in_root(rootfd_, "/f/sub", false), 0);
     EXPECT_EQ(errno, ENOTDIR);
 }
+
+INSTANTIATE_TEST_SUITE_P(Resolvers, InRoot, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "walk" : "openat2"; });
 
 }  // namespace
 }  // namespace skiff::isolation

@@ -79,6 +79,8 @@ int finish_rootfs(const RootfsPlan& plan, ChildError& err) noexcept;
 // Opens path (absolute inside the root that rootfd is) with every symlink resolved inside that
 // root (openat2 RESOLVE_IN_ROOT). Returns an fd or -1 with errno.
 int open_in_root(int rootfd, const char* path, int flags) noexcept;
+// Makes open_in_root walk the path itself, as it does where openat2 is missing (for tests).
+void set_open_in_root_walk(bool walk) noexcept;
 // Creates the missing directories of path inside the root, and the last component as a
 // directory or (file=true) an empty file. Returns 0 or -1 with errno.
 int make_path_in_root(int rootfd, const char* path, bool file) noexcept;
