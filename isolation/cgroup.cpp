@@ -311,10 +311,19 @@ Cgroup Cgroup::open(const CgroupLayout& layout, const std::string& path) {
 }
 
 Result<Cgroup> Cgroup::create(const CgroupLayout& layout, const std::string& path) {
+    return create(layout, path, Part::all);
+}
+
+Result<Cgroup> Cgroup::create(const CgroupLayout& layout, const std::string& path, Part part) {
     auto parts = path_components(path);
     if (!parts) return std::move(parts).error();
-    auto roots = hierarchy_roots(layout);
-    if (roots.empty()) return Error(ENOENT, "create cgroup " + path + ": no cgroup hierarchy");
+    auto all_roots = hierarchy_roots(layout);
+    if (all_roots.empty()) return Error(ENOENT, "create cgroup " + path + ": no cgroup hierarchy");
+    std::vector<std::string> roots;
+    for (const auto& r : all_roots) {
+        bool unified = r == layout.unified;
+        if (part == Part::all || (part == Part::unified) == unified) roots.push_back(r);
+    }
     MadeDirs made;
     for (const auto& root : roots) {
         std::string dir = root;
@@ -327,9 +336,9 @@ Result<Cgroup> Cgroup::create(const CgroupLayout& layout, const std::string& pat
             }
         }
     }
-    if (auto it = layout.v1.find("cpuset"); it != layout.v1.end())
+    if (auto it = layout.v1.find("cpuset"); it != layout.v1.end() && part != Part::unified)
         SKIFF_TRY_CTX(init_cpuset(it->second, *parts), "create cgroup " + path);
-    if (layout.pure_v2()) {
+    if (layout.pure_v2() && part != Part::v1) {
         // On a hybrid host the unified hierarchy holds few controllers and the host's root is
         // left alone here; apply() enables one there only when a limit needs it.
         static const std::vector<std::string> wanted = {"cpu",  "cpuset",  "io",   "memory",
@@ -498,25 +507,27 @@ Status Cgroup::add_process(pid_t pid) {
     return {};
 }
 
-Result<Cgroup::JoinFds> Cgroup::open_join_fds() const {
-    JoinFds out;
-    const auto& l = impl_->layout;
+Result<std::vector<UniqueFd>> Cgroup::open_v1_tasks() const {
+    std::vector<UniqueFd> out;
     std::vector<std::string> v1_roots;
-    for (const auto& [name, mount] : l.v1)
+    for (const auto& [name, mount] : impl_->layout.v1)
         if (std::find(v1_roots.begin(), v1_roots.end(), mount) == v1_roots.end())
             v1_roots.push_back(mount);
     for (const auto& root : v1_roots) {
         std::string file = root + impl_->path + "/tasks";
         UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
         if (!fd) return Error::from_errno("open " + file);
-        out.v1_tasks.push_back(std::move(fd));
-    }
-    if (!l.unified.empty()) {
-        std::string dir = l.unified + impl_->path;
-        out.unified_dir.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (!out.unified_dir) return Error::from_errno("open " + dir);
+        out.push_back(std::move(fd));
     }
     return out;
+}
+
+Result<UniqueFd> Cgroup::open_unified_dir() const {
+    if (impl_->layout.unified.empty()) return UniqueFd();
+    std::string dir = impl_->layout.unified + impl_->path;
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return Error::from_errno("open " + dir);
+    return fd;
 }
 
 int Cgroup::join_self(const int* v1_tasks, size_t count) noexcept {

@@ -295,6 +295,30 @@ Status write_all_fd(int fd, const std::string& data) {
     return {};
 }
 
+// The go message, with the v1 `tasks` fds the init joins its cgroups through.
+Status send_go(int fd, const std::vector<UniqueFd>& task_fds) {
+    SyncMessage msg{};
+    msg.type = SyncType::go;
+    iovec iov{&msg, sizeof msg};
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    std::vector<char> control(CMSG_SPACE(sizeof(int) * task_fds.size()));
+    if (!task_fds.empty()) {
+        mh.msg_control = control.data();
+        mh.msg_controllen = control.size();
+        cmsghdr* c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * task_fds.size());
+        int* out = reinterpret_cast<int*>(CMSG_DATA(c));
+        for (size_t i = 0; i < task_fds.size(); ++i) out[i] = task_fds[i].get();
+    }
+    if (::sendmsg(fd, &mh, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof msg))
+        return Error::from_errno("talk to container init");
+    return {};
+}
+
 Status send_sync(int fd, SyncType type) {
     SyncMessage msg{};
     msg.type = type;
@@ -376,16 +400,12 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
         }
     } plan_fds{plan};
 
-    auto made_cgroup = isolation::Cgroup::create(*layout, cgroup_path);
+    // The cgroup2 directory first, so the init can be cloned straight into it; the v1
+    // directories are made while the init sets up its namespaces.
+    auto made_cgroup =
+        isolation::Cgroup::create(*layout, cgroup_path, isolation::Cgroup::Part::unified);
     if (!made_cgroup) return std::move(made_cgroup).error().context("cgroup " + cgroup_path);
     isolation::Cgroup* cgroup = &undo.set_cgroup(std::move(*made_cgroup));
-    isolation::Resources resources =
-        spec->linux && spec->linux->resources ? *spec->linux->resources : isolation::Resources{};
-    // Only when the config manages devices: the default device list is then added to it.
-    if (spec->linux && spec->linux->resources && !resources.devices.empty())
-        add_default_device_rules(resources);
-    SKIFF_TRY_CTX(cgroup->apply(resources), "linux.resources");
-
     log::debug("create " + opt.id + ": cgroup ready");
     std::string fifo_path = dir->file(kFifo);
     if (::mkfifo(fifo_path.c_str(), 0600) != 0) return Error::from_errno("mkfifo " + fifo_path);
@@ -399,21 +419,33 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
     plan.fifo_fd = fifo.get();
     plan.lock_fd = dir->lock_fd();
 
-    auto join = cgroup->open_join_fds();
-    if (!join) return std::move(join).error().context("cgroup " + cgroup_path);
-    for (auto& fd : join->v1_tasks) plan.cgroup_tasks_fds.push_back(fd.get());
+    auto unified_dir = cgroup->open_unified_dir();
+    if (!unified_dir) return std::move(unified_dir).error().context("cgroup " + cgroup_path);
 
     if (plan.join_pid_fd >= 0 && ::setns(plan.join_pid_fd, CLONE_NEWPID) != 0)
         return Error::from_errno("linux.namespaces: join pid namespace");
-    bool placed_by_clone = join->unified_dir.valid();
-    pid_t pid = clone_init(static_cast<uint64_t>(plan.clone_flags), join->unified_dir.get(),
+    bool placed_by_clone = unified_dir->valid();
+    pid_t pid = clone_init(static_cast<uint64_t>(plan.clone_flags), unified_dir->get(),
                            placed_by_clone);
     if (pid < 0) return Error::from_errno("clone container init");
     if (pid == 0) container_init(plan);
     undo.set_child(pid);
     child_end.reset();
-    join->v1_tasks.clear();
     log::debug("create " + opt.id + ": init cloned");
+
+    SKIFF_TRY_CTX(isolation::Cgroup::create(*layout, cgroup_path, isolation::Cgroup::Part::v1),
+                  "cgroup " + cgroup_path);
+    isolation::Resources resources =
+        spec->linux && spec->linux->resources ? *spec->linux->resources : isolation::Resources{};
+    // Only when the config manages devices: the default device list is then added to it.
+    if (spec->linux && spec->linux->resources && !resources.devices.empty())
+        add_default_device_rules(resources);
+    SKIFF_TRY_CTX(cgroup->apply(resources), "linux.resources");
+    auto v1_tasks = cgroup->open_v1_tasks();
+    if (!v1_tasks) return std::move(v1_tasks).error().context("cgroup " + cgroup_path);
+    if (v1_tasks->size() > LaunchPlan::kMaxTaskFds)
+        return Error(E2BIG, "cgroup: more v1 hierarchies than skiff-oci can join");
+    log::debug("create " + opt.id + ": cgroup ready");
 
     if (!plan.uid_map.empty()) {
         SKIFF_TRY_CTX(fs::write_file("/proc/" + std::to_string(pid) + "/uid_map", plan.uid_map),
@@ -436,14 +468,15 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
 
     std::string creating_state = state_json_for(rec, ContainerStatus::creating);
     // Without CLONE_INTO_CGROUP (kernels before 5.7) the cgroup2 side is a classic migration.
-    if (!placed_by_clone && join->unified_dir.valid())
+    if (!placed_by_clone && unified_dir->valid())
         SKIFF_TRY_CTX(fs::write_file(cgroup->dir_for("") + "/cgroup.procs", std::to_string(pid)),
                       "join cgroup");
     if (spec->process && spec->process->oom_score_adj)
         SKIFF_TRY_CTX(fs::write_file("/proc/" + std::to_string(pid) + "/oom_score_adj",
                                      std::to_string(*spec->process->oom_score_adj)),
                       "process.oomScoreAdj");
-    SKIFF_TRY(send_sync(parent_end.get(), SyncType::go));
+    SKIFF_TRY(send_go(parent_end.get(), *v1_tasks));
+    v1_tasks->clear();
     SKIFF_TRY(write_all_fd(parent_end.get(), creating_state));
 
     for (;;) {

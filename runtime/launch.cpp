@@ -285,6 +285,14 @@ void send_message(int fd, SyncType type, int code, const char* text) noexcept {
     _exit(1);
 }
 
+void receive_payload(LaunchPlan& plan, char* payload, size_t size, size_t* len) noexcept {
+    ssize_t n;
+    do n = recv(plan.sync_fd, payload, size, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) _exit(1);
+    *len = static_cast<size_t>(n);
+}
+
 // Waits for one message of the given type from the parent; anything else ends the init.
 void expect(LaunchPlan& plan, SyncType type, char* payload, size_t payload_size,
             size_t* payload_len) noexcept {
@@ -298,6 +306,29 @@ void expect(LaunchPlan& plan, SyncType type, char* payload, size_t payload_size,
         while (n < 0 && errno == EINTR);
         if (n < 0) _exit(1);
         *payload_len = static_cast<size_t>(n);
+    }
+}
+
+// The go message carries the cgroup `tasks` fds; the state JSON follows it as its own message.
+void receive_go(LaunchPlan& plan) noexcept {
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * LaunchPlan::kMaxTaskFds)] = {};
+    SyncMessage msg{};
+    iovec iov{&msg, sizeof msg};
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof control;
+    ssize_t n;
+    do n = recvmsg(plan.sync_fd, &mh, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n != static_cast<ssize_t>(sizeof msg) || msg.type != SyncType::go) _exit(1);
+    for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        if (count > LaunchPlan::kMaxTaskFds) count = LaunchPlan::kMaxTaskFds;
+        memcpy(plan.cgroup_tasks_fds, CMSG_DATA(c), count * sizeof(int));
+        plan.cgroup_tasks_count = count;
     }
 }
 
@@ -416,16 +447,26 @@ void container_init(LaunchPlan& plan) noexcept {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     if (plan.lock_fd >= 0) close(plan.lock_fd);
-    if (int rc = isolation::Cgroup::join_self(plan.cgroup_tasks_fds.data(),
-                                              plan.cgroup_tasks_fds.size());
+
+    // Without a user namespace nothing here waits for the parent: make the namespaces (a network
+    // namespace costs most of a millisecond) while it creates the v1 cgroups. The cgroup
+    // namespace must wait until the init is in its cgroups.
+    bool early = !plan.user_namespace;
+    int early_flags = early ? plan.unshare_flags & ~CLONE_NEWCGROUP : 0;
+    if (early_flags && unshare(early_flags) != 0) {
+        err.fail(errno, "unshare namespaces (flags 0x%x)", static_cast<unsigned>(early_flags));
+        fail(plan, err);
+    }
+
+    size_t state_len = 0;
+    receive_go(plan);
+    receive_payload(plan, plan.state_buffer.data(), plan.state_buffer.size(), &state_len);
+    if (int rc = isolation::Cgroup::join_self(plan.cgroup_tasks_fds, plan.cgroup_tasks_count);
         rc != 0) {
         err.fail(-rc, "join the container's cgroups");
         fail(plan, err);
     }
-    for (int fd : plan.cgroup_tasks_fds) close(fd);
-
-    size_t state_len = 0;
-    expect(plan, SyncType::go, plan.state_buffer.data(), plan.state_buffer.size(), &state_len);
+    for (size_t i = 0; i < plan.cgroup_tasks_count; ++i) close(plan.cgroup_tasks_fds[i]);
 
     for (const auto& j : plan.joins) {
         if (setns(j.fd, j.type) != 0) {
@@ -440,8 +481,9 @@ void container_init(LaunchPlan& plan) noexcept {
         err.fail(errno, "user namespace: become uid/gid 0 (is 0 mapped in linux.uidMappings?)");
         fail(plan, err);
     }
-    if (plan.unshare_flags && unshare(plan.unshare_flags) != 0) {
-        err.fail(errno, "unshare namespaces (flags 0x%x)", static_cast<unsigned>(plan.unshare_flags));
+    int late_flags = plan.unshare_flags & ~early_flags;
+    if (late_flags && unshare(late_flags) != 0) {
+        err.fail(errno, "unshare namespaces (flags 0x%x)", static_cast<unsigned>(late_flags));
         fail(plan, err);
     }
     if (!plan.time_offsets.empty() &&

@@ -75,8 +75,11 @@ struct LaunchPlan {
     // Channels, set up by the caller before clone.
     int sync_fd = -1;  // init's end of the socketpair
     int fifo_fd = -1;  // exec fifo, opened O_RDWR: start writes a byte to it
-    // v1 `tasks` files the init writes "0" to, joining its cgroups without a grace period.
-    std::vector<int> cgroup_tasks_fds;
+    // v1 `tasks` files the init writes "0" to, joining its cgroups without a grace period; they
+    // arrive with the go message (SCM_RIGHTS), once the parent has made those cgroups.
+    static constexpr size_t kMaxTaskFds = 32;
+    int cgroup_tasks_fds[kMaxTaskFds] = {};
+    size_t cgroup_tasks_count = 0;
     // The state dir lock fd: the init must not keep the container locked while it waits.
     int lock_fd = -1;
 

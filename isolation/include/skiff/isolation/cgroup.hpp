@@ -94,6 +94,11 @@ public:
     // Creates path (an absolute cgroup path like "/skiff/c1") in every hierarchy, including the
     // cgroup2 one on a hybrid host. Fails and removes what it made if any mkdir fails.
     [[nodiscard]] static Result<Cgroup> create(const CgroupLayout& layout, const std::string& path);
+    // The same in two steps: the cgroup2 directory first (so a process can be cloned into it),
+    // the v1 directories after (while that process sets up its namespaces).
+    enum class Part { all, unified, v1 };
+    [[nodiscard]] static Result<Cgroup> create(const CgroupLayout& layout, const std::string& path,
+                                               Part part);
     // Refers to an existing container cgroup (for delete, kill --all, ps) without creating it.
     static Cgroup open(const CgroupLayout& layout, const std::string& path);
 
@@ -113,11 +118,10 @@ public:
     // period (10-20 ms on these machines). Two paths avoid it: clone3(CLONE_INTO_CGROUP) with
     // the cgroup2 directory places the child at fork, and a v1 `tasks` write of "0" by the
     // process itself moves only the calling thread, which the kernel does without that lock.
-    struct JoinFds {
-        UniqueFd unified_dir;              // for CLONE_INTO_CGROUP; invalid without cgroup2
-        std::vector<UniqueFd> v1_tasks;    // `tasks` of every v1 hierarchy, opened for writing
-    };
-    [[nodiscard]] Result<JoinFds> open_join_fds() const;
+    // The cgroup2 directory, for CLONE_INTO_CGROUP; an invalid fd on hosts without cgroup2.
+    [[nodiscard]] Result<UniqueFd> open_unified_dir() const;
+    // `tasks` of every v1 hierarchy, opened for writing.
+    [[nodiscard]] Result<std::vector<UniqueFd>> open_v1_tasks() const;
     // Writes "0" to each fd (in the new process, before it starts other threads). Allocates
     // nothing. Returns 0 or a negative errno.
     static int join_self(const int* v1_tasks, size_t count) noexcept;
