@@ -188,8 +188,23 @@ int mount_one(const RootfsPlan& plan, int rootfd, const MountStep& m, ChildError
     return 0;
 }
 
-int make_device(const RootfsPlan& plan, int rootfd, const DeviceNode& d, ChildError& err) {
-    const char* path = d.path.c_str();
+// The default nodes as plain data, so the init can make them without building strings.
+struct StaticDevice {
+    const char* path;
+    char type;
+    uint32_t major, minor, mode, uid, gid;
+};
+constexpr StaticDevice kDefaultDevices[] = {
+    {"/dev/null", 'c', 1, 3, 0666, 0, 0},    {"/dev/zero", 'c', 1, 5, 0666, 0, 0},
+    {"/dev/full", 'c', 1, 7, 0666, 0, 0},    {"/dev/random", 'c', 1, 8, 0666, 0, 0},
+    {"/dev/urandom", 'c', 1, 9, 0666, 0, 0}, {"/dev/tty", 'c', 5, 0, 0666, 0, 0}};
+
+const char* path_of(const DeviceNode& d) { return d.path.c_str(); }
+const char* path_of(const StaticDevice& d) { return d.path; }
+
+template <class Node>
+int make_device(const RootfsPlan& plan, int rootfd, const Node& d, ChildError& err) {
+    const char* path = path_of(d);
     if (plan.user_namespace) {
         // mknod is refused in a user namespace: bind the host's node instead.
         if (make_path_in_root(rootfd, path, true) != 0)
@@ -292,9 +307,10 @@ Result<MountFlags> parse_mount_options(const std::vector<std::string>& options) 
 }
 
 std::vector<DeviceNode> default_devices() {
-    return {{"/dev/null", 'c', 1, 3, 0666, 0, 0},    {"/dev/zero", 'c', 1, 5, 0666, 0, 0},
-            {"/dev/full", 'c', 1, 7, 0666, 0, 0},    {"/dev/random", 'c', 1, 8, 0666, 0, 0},
-            {"/dev/urandom", 'c', 1, 9, 0666, 0, 0}, {"/dev/tty", 'c', 5, 0, 0666, 0, 0}};
+    std::vector<DeviceNode> out;
+    for (const auto& d : kDefaultDevices)
+        out.push_back({d.path, d.type, d.major, d.minor, d.mode, d.uid, d.gid});
+    return out;
 }
 
 namespace {
@@ -481,18 +497,31 @@ int make_path_in_root(int rootfd, const char* path, bool file) noexcept {
 }
 
 int prepare_rootfs(const RootfsPlan& plan, ChildError& err) noexcept {
-    unsigned long prop = plan.root_propagation ? plan.root_propagation : (MS_SLAVE | MS_REC);
-    if (mount(nullptr, "/", nullptr, prop, nullptr) != 0)
-        return err.fail(errno, "set propagation of /");
+    RootfsProgress progress;
+    return prepare_rootfs(plan, progress, false, err);
+}
+
+int prepare_rootfs(const RootfsPlan& plan, RootfsProgress& progress, bool stop_before_cgroup,
+                   ChildError& err) noexcept {
     const char* rootfs = plan.rootfs.c_str();
-    if (mount(rootfs, rootfs, nullptr, MS_BIND | MS_REC, nullptr) != 0)
-        return err.fail(errno, "bind mount rootfs %s", rootfs);
+    if (!progress.bound) {
+        unsigned long prop = plan.root_propagation ? plan.root_propagation : (MS_SLAVE | MS_REC);
+        if (mount(nullptr, "/", nullptr, prop, nullptr) != 0)
+            return err.fail(errno, "set propagation of /");
+        if (mount(rootfs, rootfs, nullptr, MS_BIND | MS_REC, nullptr) != 0)
+            return err.fail(errno, "bind mount rootfs %s", rootfs);
+        progress.bound = true;
+    }
     Fd root(open(rootfs, O_DIRECTORY | O_CLOEXEC));
     if (root.get() < 0) return err.fail(errno, "open rootfs %s", rootfs);
-    for (const auto& m : plan.mounts)
+    for (; progress.next_mount < plan.mounts.size(); ++progress.next_mount) {
+        const auto& m = plan.mounts[progress.next_mount];
+        if (stop_before_cgroup && m.kind == MountStep::Kind::cgroup) return 0;
         if (mount_one(plan, root.get(), m, err) != 0) return -1;
+    }
+    if (stop_before_cgroup) return 0;
     if (plan.make_default_devices) {
-        for (const auto& d : default_devices())
+        for (const auto& d : kDefaultDevices)
             if (make_device(plan, root.get(), d, err) != 0) return -1;
         if (make_dev_links(root.get(), err) != 0) return -1;
     }

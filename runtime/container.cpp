@@ -38,12 +38,15 @@ struct Record {
     std::string id, bundle, rootfs, created, owner, cgroup_path, config;
     pid_t pid = 0;
     unsigned long long start_time = 0;
+    // Whether config has poststart/poststop hooks: start and delete then re-read it.
+    bool poststart = false, poststop = false;
     std::vector<std::pair<std::string, std::string>> annotations;
 
     std::string to_json() const {
         json j = {{"id", id},           {"bundle", bundle},   {"rootfs", rootfs},
                   {"created", created}, {"owner", owner},     {"cgroupPath", cgroup_path},
-                  {"pid", pid},         {"startTime", start_time}, {"config", config}};
+                  {"pid", pid},         {"startTime", start_time}, {"config", config},
+                  {"poststart", poststart}, {"poststop", poststop}};
         json a = json::object();
         for (const auto& [k, v] : annotations) a[k] = v;
         j["annotations"] = a;
@@ -62,6 +65,8 @@ struct Record {
             r.pid = j.at("pid").get<pid_t>();
             r.start_time = j.at("startTime").get<unsigned long long>();
             r.config = j.at("config").get<std::string>();
+            r.poststart = j.value("poststart", true);
+            r.poststop = j.value("poststop", true);
             for (auto& [k, v] : j.at("annotations").items())
                 r.annotations.emplace_back(k, v.get<std::string>());
             return r;
@@ -465,6 +470,8 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
     rec.pid = pid;
     rec.start_time = process_start_time(pid);
     for (const auto& [k, v] : spec->annotations) rec.annotations.emplace_back(k, v);
+    rec.poststart = spec->hooks && !spec->hooks->poststart.empty();
+    rec.poststop = spec->hooks && !spec->hooks->poststop.empty();
 
     std::string creating_state = state_json_for(rec, ContainerStatus::creating);
     // Without CLONE_INTO_CGROUP (kernels before 5.7) the cgroup2 side is a classic migration.
@@ -611,6 +618,7 @@ static Status release_init(const ContainerDir& dir, const std::string& id, Uniqu
 }
 
 static void run_poststart(const Record& rec) {
+    if (!rec.poststart) return;
     auto spec = parse_spec(rec.config);
     if (!spec || !spec->hooks || spec->hooks->poststart.empty()) return;
     auto r = run_hooks(spec->hooks->poststart, "poststart",
@@ -737,7 +745,7 @@ Status Runtime::remove(const std::string& id, bool force) {
     auto cg = isolation::Cgroup::open(*layout, rec->cgroup_path);
     SKIFF_TRY_CTX(cg.destroy(), "remove cgroup of " + id);
     log::debug("delete " + id + ": cgroup removed");
-    auto spec = parse_spec(rec->config);
+    auto spec = rec->poststop ? parse_spec(rec->config) : Result<Spec>(Error("no poststop hooks"));
     if (spec && spec->hooks && !spec->hooks->poststop.empty()) {
         auto r = run_hooks(spec->hooks->poststop, "poststop",
                            state_json_for(*rec, ContainerStatus::stopped));

@@ -458,6 +458,13 @@ void container_init(LaunchPlan& plan) noexcept {
         fail(plan, err);
     }
 
+    // With nothing joined by path, the mounts up to the first cgroup mount need nothing from the
+    // parent either (a namespace joined later would change what sysfs or mqueue mounts show).
+    isolation::RootfsProgress rootfs_progress;
+    bool early_mounts = early && plan.joins.empty() && (early_flags & CLONE_NEWNS);
+    if (early_mounts && isolation::prepare_rootfs(plan.rootfs, rootfs_progress, true, err) != 0)
+        fail(plan, err);
+
     size_t state_len = 0;
     receive_go(plan);
     receive_payload(plan, plan.state_buffer.data(), plan.state_buffer.size(), &state_len);
@@ -492,7 +499,7 @@ void container_init(LaunchPlan& plan) noexcept {
         err.fail(errno, "write linux.timeOffsets");
         fail(plan, err);
     }
-    if (isolation::prepare_rootfs(plan.rootfs, err) != 0) fail(plan, err);
+    if (isolation::prepare_rootfs(plan.rootfs, rootfs_progress, false, err) != 0) fail(plan, err);
     if (plan.set_hostname && sethostname(plan.hostname.data(), plan.hostname.size()) != 0) {
         err.fail(errno, "sethostname %s", plan.hostname.c_str());
         fail(plan, err);

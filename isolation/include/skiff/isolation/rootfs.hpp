@@ -71,6 +71,14 @@ std::vector<DeviceNode> default_devices();
 
 // Step 1, in the new mount namespace: propagation, the rootfs bind, every mount, the devices.
 int prepare_rootfs(const RootfsPlan& plan, ChildError& err) noexcept;
+// The same in two calls: with stop_before_cgroup, it stops at the first cgroup mount (which needs
+// the container's cgroups and cgroup namespace); a second call continues where it stopped.
+struct RootfsProgress {
+    bool bound = false;
+    size_t next_mount = 0;
+};
+int prepare_rootfs(const RootfsPlan& plan, RootfsProgress& progress, bool stop_before_cgroup,
+                   ChildError& err) noexcept;
 // Step 2: pivot_root into the rootfs (or MS_MOVE + chroot with no_pivot).
 int enter_rootfs(const RootfsPlan& plan, ChildError& err) noexcept;
 // Step 3, inside: masked paths, read-only paths, read-only root, final propagation.
