@@ -81,7 +81,23 @@ check_bad_invocations() {
     assert_contains "invalid id named" "$ERR" "bad/id"
 }
 
+# `run` forwards the signals it receives to the container's process and passes its exit code on.
+check_run_forwards_signals() {
+    new_id
+    bundle_for "$ID" -- sh -c 'trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 0.05; done'
+    local out=$TMP/forward.out rc=0 pid
+    "$SKIFF_OCI" --root "$ROOT" run --bundle "$BUNDLE" "$ID" >"$out" 2>&1 </dev/null &
+    pid=$!
+    wait_until 10 grep -q ready "$out" || fail "run: container never became ready"
+    kill -TERM "$pid"
+    wait "$pid" || rc=$?
+    assert_eq "run: exit code after a forwarded TERM" 7 "$rc"
+    assert_contains "run: the container saw TERM" "$(<"$out")" got-term
+    assert_eq "run: container removed after exit" "" "$(ls -A "$ROOT")"
+}
+
 check_spec_default
 check_spec_rootless
+check_run_forwards_signals
 check_systemd_cgroup
 check_bad_invocations
