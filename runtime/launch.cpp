@@ -254,6 +254,7 @@ Result<std::unique_ptr<LaunchPlan>> build_launch_plan(const Spec& spec, const st
         plan->console_socket = sock.release();
     }
     plan->preserve_fds = options.preserve_fds;
+    for (int i = 0; i < 3; ++i) plan->stdio[i] = options.stdio[i];
 
     if (spec.hooks) {
         for (const auto& h : spec.hooks->create_container)
@@ -447,6 +448,12 @@ void container_init(LaunchPlan& plan) noexcept {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     if (plan.lock_fd >= 0) close(plan.lock_fd);
+    for (int i = 0; i < 3; ++i) {
+        if (plan.stdio[i] >= 0 && plan.stdio[i] != i && dup2(plan.stdio[i], i) < 0) {
+            err.fail(errno, "set up fd %d of the container", i);
+            fail(plan, err);
+        }
+    }
 
     // Without a user namespace nothing here waits for the parent: make the namespaces (a network
     // namespace costs most of a millisecond) while it creates the v1 cgroups. The cgroup

@@ -66,6 +66,7 @@ struct LaunchPlan {
     unsigned short console_rows = 0, console_cols = 0;
     int console_socket = -1;
     int preserve_fds = 0;
+    int stdio[3] = {-1, -1, -1};  // dup'ed onto 0, 1, 2 by the init when set
     bool user_namespace = false;
 
     // Hooks the init itself runs (in the container's namespaces).

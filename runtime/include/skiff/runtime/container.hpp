@@ -18,6 +18,9 @@ struct CreateOptions {
     std::string console_socket;  // AF_UNIX socket that receives the terminal's master fd
     bool no_pivot = false;
     int preserve_fds = 0;        // fds 3 .. 3+N-1 pass into the container
+    // The container's stdin, stdout and stderr; -1 keeps the caller's (runc's behaviour). A
+    // library caller such as `skiff run -d` points them at a log file.
+    int stdio[3] = {-1, -1, -1};
 };
 
 enum class ContainerStatus { creating, created, running, stopped, paused };
