@@ -1,0 +1,296 @@
+// Pull: manifest (or index) -> config -> layers downloaded and unpacked in parallel -> ref.
+#include "skiff/images/image_service.hpp"
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "skiff/images/reference.hpp"
+#include "skiff/images/unpack.hpp"
+
+namespace skiff::images {
+namespace {
+
+// Fetches a blob into the store through its verifying writer.
+Status fetch_blob(RegistryClient& client, Store& store, const std::string& repo,
+                  const Descriptor& d) {
+    if (store.has_blob(d.digest)) return {};
+    auto writer = store.begin_blob(d.digest, static_cast<uint64_t>(d.size));
+    if (!writer) return std::move(writer).error();
+    SKIFF_TRY(client.get_blob_into(repo, d.digest, static_cast<uint64_t>(d.size),
+                                   [&](const char* p, size_t n) { return writer->write(p, n); }));
+    auto committed = writer->commit();
+    if (!committed) return std::move(committed).error();
+    return {};
+}
+
+// Unpacks layer blob into its snapshot (once per diff id across images and processes) and checks
+// that what came out is the diff id the image config promised.
+Result<std::string> unpack_to_snapshot(Store& store, const Descriptor& layer, const Digest& diff_id,
+                                       size_t index) {
+    std::string blob = store.blob_path(layer.digest);
+    auto path = store.ensure_snapshot(diff_id, [&](const std::string& dir) -> Status {
+        UnpackOptions o;
+        o.media_type = layer.media_type;
+        auto stats = unpack_layer_file(blob, dir, o);
+        if (!stats) return std::move(stats).error();
+        if (stats->diff_id != diff_id)
+            return Error(EBADMSG, "layer " + std::to_string(index) + " (" + layer.digest.str() +
+                                      "): its content is " + stats->diff_id.str() +
+                                      ", the image config says " + diff_id.str());
+        return {};
+    });
+    if (!path) return std::move(path).error().context("unpack layer " + std::to_string(index));
+    return path;
+}
+
+// Runs work(i) for i in [0, n) on up to `parallel` threads; the first error wins.
+Status run_parallel(size_t n, int parallel, const std::function<Status(size_t)>& work) {
+    std::atomic<size_t> next{0};
+    std::atomic<bool> failed{false};
+    std::mutex mu;
+    std::optional<Error> first;
+    auto worker = [&] {
+        for (;;) {
+            if (failed) return;
+            size_t i = next++;
+            if (i >= n) return;
+            if (auto r = work(i); !r) {
+                std::lock_guard lock(mu);
+                if (!first) first = std::move(r).error();
+                failed = true;
+            }
+        }
+    };
+    size_t threads = std::min<size_t>(n, static_cast<size_t>(std::max(1, parallel)));
+    std::vector<std::thread> pool;
+    for (size_t i = 1; i < threads; ++i) pool.emplace_back(worker);
+    worker();
+    for (auto& t : pool) t.join();
+    if (first) return *first;
+    return {};
+}
+
+}  // namespace
+
+Result<ImageService> ImageService::open(const std::string& root, StoreOptions options) {
+    auto store = Store::open(root, options);
+    if (!store) return std::move(store).error().context("image store " + root);
+    return ImageService(std::move(*store));
+}
+
+Result<std::string> ImageService::key_of(const std::string& ref) {
+    auto r = Reference::parse(ref);
+    if (!r) return std::move(r).error();
+    return r->str();
+}
+
+Result<LocalImage> ImageService::resolve(const std::string& name, const Digest& top,
+                                         const Platform& platform) const {
+    auto bytes = store_.read_blob(top);
+    if (!bytes) return std::move(bytes).error().context(name);
+    auto parsed = parse_manifest_or_index(*bytes);
+    if (!parsed) return std::move(parsed).error().context(name);
+    LocalImage img;
+    img.name = name;
+    img.digest = top;
+    img.manifest_digest = top;
+    if (auto* index = std::get_if<Index>(&*parsed)) {
+        auto chosen = select_platform(*index, platform);
+        if (!chosen) return std::move(chosen).error().context(name);
+        img.manifest_digest = chosen->digest;
+        auto child = store_.read_blob(chosen->digest);
+        if (!child) return std::move(child).error().context(name + " for " + platform.str());
+        auto m = parse_manifest(*child, chosen->media_type);
+        if (!m) return std::move(m).error().context(name);
+        img.manifest = std::move(*m);
+    } else {
+        img.manifest = std::get<Manifest>(std::move(*parsed));
+    }
+    auto config = store_.read_blob(img.manifest.config.digest);
+    if (!config) return std::move(config).error().context(name + ": config");
+    auto cfg = parse_image_config(*config);
+    if (!cfg) return std::move(cfg).error().context(name);
+    img.config = std::move(*cfg);
+    SKIFF_TRY_CTX(check_config_layers(img.manifest, img.config), name);
+    img.size = static_cast<uint64_t>(img.manifest.config.size);
+    for (size_t i = 0; i < img.config.diff_ids.size(); ++i) {
+        const Digest& diff = img.config.diff_ids[i];
+        if (!store_.has_snapshot(diff))
+            return Error(ENOENT, name + ": layer " + std::to_string(i) + " is not unpacked");
+        img.layers.push_back(store_.snapshot_path(diff));
+        img.size += static_cast<uint64_t>(img.manifest.layers[i].size);
+    }
+    return img;
+}
+
+Result<LocalImage> ImageService::get(const std::string& ref, const Platform& platform) const {
+    auto key = key_of(ref);
+    if (!key) return std::move(key).error();
+    auto top = store_.get_ref(*key);
+    if (!top) {
+        if (top.error().code() == ENOENT) return Error(ENOENT, "image " + ref + " is not in the store");
+        return std::move(top).error();
+    }
+    return resolve(*key, *top, platform);
+}
+
+Result<PullResult> ImageService::pull(const std::string& text, const PullOptions& options) {
+    auto ref = Reference::parse(text);
+    if (!ref) return std::move(ref).error();
+    std::string name = ref->str();
+    auto failed = [&](Error e) { return std::move(e).context("pull " + name); };
+
+    RegistryClient::Options co;
+    co.registry_host = ref->registry_host();
+    co.tls_verify = options.tls_verify;
+    co.plain_http = options.plain_http;
+    co.ca_file = options.ca_file;
+    co.credentials = options.credentials;
+    if (!co.credentials) {
+        auto found = find_credentials(co.registry_host);
+        if (found && *found) co.credentials = **found;
+    }
+    co.parallel = options.parallel;
+    co.progress = options.progress;
+    RegistryClient client(co);
+    const std::string& repo = ref->repository;
+
+    auto lease = store_.lease();
+    if (!lease) return failed(std::move(lease).error());
+
+    PullResult out;
+    // Already here? One HEAD request tells which manifest the tag names now.
+    std::optional<Digest> top_digest = ref->digest;
+    if (!top_digest) {
+        auto head = client.head_manifest(repo, ref->manifest_ref());
+        if (!head) return failed(std::move(head).error());
+        if (!*head) return failed(Error(ENOENT, name + " not found in " + co.registry_host));
+        top_digest = (*head)->digest;
+    }
+    if (store_.has_blob(*top_digest)) {
+        if (auto local = resolve(name, *top_digest, options.platform); local) {
+            SKIFF_TRY(store_.set_ref(name, *top_digest));
+            out.image = std::move(*local);
+            out.already_present = true;
+            return out;
+        }
+    }
+
+    auto fetched = client.get_manifest(repo, top_digest->str());
+    if (!fetched) return failed(std::move(fetched).error());
+    auto stored = store_.put_blob(fetched->bytes);
+    if (!stored) return failed(std::move(stored).error());
+    auto parsed = parse_manifest_or_index(fetched->bytes, fetched->media_type);
+    if (!parsed) return failed(std::move(parsed).error());
+    Manifest manifest;
+    if (auto* index = std::get_if<Index>(&*parsed)) {
+        auto chosen = select_platform(*index, options.platform);
+        if (!chosen) return failed(std::move(chosen).error());
+        auto child = client.get_manifest(repo, chosen->digest.str());
+        if (!child) return failed(std::move(child).error());
+        auto put = store_.put_blob(child->bytes);
+        if (!put) return failed(std::move(put).error());
+        auto m = parse_manifest(child->bytes, child->media_type);
+        if (!m) return failed(std::move(m).error());
+        manifest = std::move(*m);
+    } else {
+        manifest = std::get<Manifest>(std::move(*parsed));
+    }
+
+    if (auto r = fetch_blob(client, store_, repo, manifest.config); !r)
+        return failed(std::move(r).error().context("config"));
+    auto config_bytes = store_.read_blob(manifest.config.digest);
+    if (!config_bytes) return failed(std::move(config_bytes).error());
+    auto config = parse_image_config(*config_bytes);
+    if (!config) return failed(std::move(config).error());
+    if (auto r = check_config_layers(manifest, *config); !r) return failed(std::move(r).error());
+
+    // Each layer: download (unless its blob or snapshot is here already), then unpack, several
+    // layers at a time so the network and the disk work together.
+    std::atomic<unsigned> downloaded{0};
+    auto layer_work = [&](size_t i) -> Status {
+        const Descriptor& layer = manifest.layers[i];
+        const Digest& diff = config->diff_ids[i];
+        if (store_.has_snapshot(diff)) return {};
+        if (!store_.has_blob(layer.digest)) {
+            SKIFF_TRY_CTX(fetch_blob(client, store_, repo, layer),
+                          "layer " + std::to_string(i));
+            ++downloaded;
+        }
+        auto path = unpack_to_snapshot(store_, layer, diff, i);
+        if (!path) return std::move(path).error();
+        return {};
+    };
+    if (auto r = run_parallel(manifest.layers.size(), options.parallel, layer_work); !r)
+        return failed(std::move(r).error());
+
+    SKIFF_TRY(store_.set_ref(name, *top_digest));
+    auto local = resolve(name, *top_digest, options.platform);
+    if (!local) return failed(std::move(local).error());
+    out.image = std::move(*local);
+    out.layers_downloaded = downloaded;
+    return out;
+}
+
+Result<std::vector<LocalImage>> ImageService::list(const Platform& platform) const {
+    auto refs = store_.list_refs();
+    if (!refs) return std::move(refs).error();
+    std::vector<LocalImage> out;
+    for (const auto& [name, digest] : *refs) {
+        auto img = resolve(name, digest, platform);
+        if (img) out.push_back(std::move(*img));
+    }
+    return out;
+}
+
+Status ImageService::tag(const std::string& source, const std::string& target) {
+    auto from = key_of(source);
+    if (!from) return std::move(from).error();
+    auto to = key_of(target);
+    if (!to) return std::move(to).error();
+    auto digest = store_.get_ref(*from);
+    if (!digest) return Error(ENOENT, "image " + source + " is not in the store");
+    return store_.set_ref(*to, *digest);
+}
+
+Status ImageService::remove(const std::string& ref) {
+    auto key = key_of(ref);
+    if (!key) return std::move(key).error();
+    auto r = store_.remove_ref(*key);
+    if (!r && r.error().code() == ENOENT) return Error(ENOENT, "image " + ref + " is not in the store");
+    return r;
+}
+
+Result<References> ImageService::references_of(const Digest& manifest) const {
+    auto bytes = store_.read_blob(manifest);
+    if (!bytes) return std::move(bytes).error();
+    auto parsed = parse_manifest_or_index(*bytes, {}, LayerCheck::kAny);
+    if (!parsed) return std::move(parsed).error();
+    References refs;
+    if (auto* index = std::get_if<Index>(&*parsed)) {
+        for (const auto& m : index->manifests) refs.manifests.push_back(m.digest);
+        return refs;
+    }
+    const auto& m = std::get<Manifest>(*parsed);
+    refs.blobs.push_back(m.config.digest);
+    for (const auto& l : m.layers) refs.blobs.push_back(l.digest);
+    if (store_.has_blob(m.config.digest)) {
+        auto config = store_.read_blob(m.config.digest);
+        if (!config) return std::move(config).error();
+        auto cfg = parse_image_config(*config);
+        if (!cfg) return std::move(cfg).error();
+        refs.snapshots = cfg->diff_ids;
+    }
+    return refs;
+}
+
+Result<PruneReport> ImageService::prune() {
+    return store_.prune([this](const Digest& d) { return references_of(d); });
+}
+
+Result<StoreUsage> ImageService::usage() const {
+    return store_.usage([this](const Digest& d) { return references_of(d); });
+}
+
+}  // namespace skiff::images
