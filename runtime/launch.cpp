@@ -562,7 +562,8 @@ void container_init(LaunchPlan& plan) noexcept {
     do n = read(plan.fifo_fd, &byte, 1);
     while (n < 0 && errno == EINTR);
     if (n != 1) _exit(1);
-    close(plan.fifo_fd);
+    // The fifo fd stays open until execve closes it (O_CLOEXEC): that close is how `start`
+    // learns the startContainer hooks are done and the program runs.
 
     for (const auto& h : plan.start_container_hooks) {
         if (run_prepared_hook(*h, plan.state_buffer.data(), state_len, err) != 0) {

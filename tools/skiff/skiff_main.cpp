@@ -1,0 +1,487 @@
+// skiff: images (pull, ls, rm, tag, prune, inspect, login) and single-host containers (run, ps, ...).
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "skiff/base/log.hpp"
+#include "skiff/cli/containers.hpp"
+#include "skiff/images/credentials.hpp"
+#include "skiff/images/image_service.hpp"
+#include "skiff/images/reference.hpp"
+#include "skiff/runtime/image_spec.hpp"
+
+namespace po = boost::program_options;
+using json = nlohmann::json;
+using namespace skiff;
+
+namespace {
+
+const char* kUsage =
+    "usage: skiff [--root DIR] COMMAND ...\n"
+    "\n"
+    "images:\n"
+    "  skiff image pull [--platform OS/ARCH] [--tls-verify=false] [--cert-file CA]\n"
+    "                   [--creds USER:PASS] [-q] IMAGE\n"
+    "  skiff image ls | rm IMAGE... | tag SOURCE TARGET | prune | inspect IMAGE\n"
+    "  skiff login [-u USER] [-p PASS | --password-stdin] [--tls-verify=false] REGISTRY\n"
+    "  skiff pull IMAGE          (same as skiff image pull)\n"
+    "containers:\n"
+    "  skiff run [--rm] [-d] [--name N] [-e K=V] [-v SRC:DST[:ro]] [-w DIR] [-u USER]\n"
+    "            [--memory 64m] [--cpus 0.5] [--pids-limit N] [--read-only]\n"
+    "            [--cap-add CAP] [--cap-drop CAP] [--network none|host] [--entrypoint E]\n"
+    "            [-i] [-t] IMAGE [COMMAND...]\n"
+    "  skiff ps [-a] | logs [-f] NAME | stop [-t SECS] NAME | rm [-f] NAME...\n"
+    "\n"
+    "global: --root DIR (default /var/lib/skiff), --debug\n";
+
+struct Global {
+    std::string root = "/var/lib/skiff";
+    bool debug = false;
+};
+
+int fail(const Error& e) {
+    std::fprintf(stderr, "skiff: %s\n", e.what().c_str());
+    return e.code() == ENOENT ? 1 : (e.code() == EINVAL ? 2 : 1);
+}
+
+int usage_error(const std::string& msg) {
+    std::fprintf(stderr, "skiff: %s (see skiff --help)\n", msg.c_str());
+    return 2;
+}
+
+// Splits "cmd [options] POSITIONAL [rest...]": options until the first non-option word (whose
+// value-taking options consume their value), so `skiff run IMAGE ls -l` keeps `-l` for ls.
+void split_at_positional(const std::vector<std::string>& args,
+                         const std::vector<std::string>& takes_value,
+                         std::vector<std::string>& options, std::vector<std::string>& rest) {
+    size_t i = 0;
+    for (; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "--") {
+            ++i;
+            break;
+        }
+        if (a.empty() || a[0] != '-' || a == "-") break;
+        options.push_back(a);
+        bool inline_value = a.find('=') != std::string::npos;
+        if (!inline_value &&
+            std::find(takes_value.begin(), takes_value.end(), a) != takes_value.end() &&
+            i + 1 < args.size())
+            options.push_back(args[++i]);
+    }
+    rest.assign(args.begin() + static_cast<long>(i), args.end());
+}
+
+bool parse(const std::vector<std::string>& args, const po::options_description& desc,
+           po::variables_map& vm, std::string& error) {
+    try {
+        po::store(po::command_line_parser(args).options(desc).run(), vm);
+        po::notify(vm);
+        return true;
+    } catch (const std::exception& e) {
+        error = e.what();
+        return false;
+    }
+}
+
+bool flag_false(const po::variables_map& vm, const char* name) {
+    return vm.count(name) && vm[name].as<std::string>() == "false";
+}
+
+// Progress on a terminal: one line per blob, redrawn in place.
+class Progress {
+public:
+    explicit Progress(bool enabled) : enabled_(enabled && isatty(STDERR_FILENO)) {}
+    images::RegistryClient::ProgressFn callback() {
+        if (!enabled_) return {};
+        return [this](const images::Digest& d, uint64_t done, uint64_t total) {
+            std::lock_guard lock(mu_);
+            auto now = std::chrono::steady_clock::now();
+            if (done != total && now - last_ < std::chrono::milliseconds(100)) return;
+            last_ = now;
+            std::fprintf(stderr, "\r%.19s  %6.1f / %6.1f MB", d.hex.c_str(), double(done) / 1e6,
+                         double(total) / 1e6);
+            if (done == total) std::fputc('\n', stderr);
+        };
+    }
+
+private:
+    bool enabled_;
+    std::mutex mu_;
+    std::chrono::steady_clock::time_point last_{};
+};
+
+void add_registry_options(po::options_description& d) {
+    d.add_options()("platform", po::value<std::string>(), "")(
+        "tls-verify", po::value<std::string>()->implicit_value("true"), "")(
+        "cert-file", po::value<std::string>(), "")("creds", po::value<std::string>(), "");
+}
+
+Result<images::PullOptions> pull_options(const po::variables_map& vm, const std::string& ref) {
+    images::PullOptions o;
+    if (vm.count("platform")) {
+        auto p = images::parse_platform(vm["platform"].as<std::string>());
+        if (!p) return std::move(p).error().context("--platform");
+        o.platform = *p;
+    }
+    if (flag_false(vm, "tls-verify")) {
+        // podman's meaning: a registry without (valid) TLS. Plain HTTP when it has none at all.
+        o.tls_verify = false;
+        auto r = images::Reference::parse(ref);
+        if (r) {
+            images::RegistryClient::Options probe;
+            probe.registry_host = r->registry_host();
+            probe.tls_verify = false;
+            probe.connect_timeout_ms = 3000;
+            images::RegistryClient client(probe);
+            auto ping = client.ping();
+            if (!ping && ping.error().message().find("TLS") != std::string::npos)
+                o.plain_http = true;
+        }
+    }
+    if (vm.count("cert-file")) o.ca_file = vm["cert-file"].as<std::string>();
+    if (vm.count("creds")) {
+        auto c = images::Credentials::parse(vm["creds"].as<std::string>());
+        if (!c) return std::move(c).error().context("--creds");
+        o.credentials = *c;
+    }
+    return o;
+}
+
+std::string short_id(const images::Digest& d) { return d.hex.substr(0, 12); }
+
+std::string human_size(uint64_t bytes) {
+    char buf[32];
+    if (bytes >= 1000 * 1000 * 1000) snprintf(buf, sizeof buf, "%.3gGB", bytes / 1e9);
+    else if (bytes >= 1000 * 1000) snprintf(buf, sizeof buf, "%.3gMB", bytes / 1e6);
+    else if (bytes >= 1000) snprintf(buf, sizeof buf, "%.3gkB", bytes / 1e3);
+    else snprintf(buf, sizeof buf, "%lluB", static_cast<unsigned long long>(bytes));
+    return buf;
+}
+
+Result<images::ImageService> open_images(const Global& g) {
+    return images::ImageService::open(g.root, images::StoreOptions{false});
+}
+
+int image_pull(const Global& g, const std::vector<std::string>& args) {
+    po::options_description d;
+    add_registry_options(d);
+    d.add_options()("quiet,q", po::bool_switch(), "")("ref", po::value<std::string>(), "");
+    po::positional_options_description pos;
+    pos.add("ref", 1);
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
+    } catch (const std::exception& e) {
+        return usage_error(std::string("pull: ") + e.what());
+    }
+    if (!vm.count("ref")) return usage_error("pull needs an image");
+    std::string ref = vm["ref"].as<std::string>();
+    auto options = pull_options(vm, ref);
+    if (!options) return fail(options.error());
+    Progress progress(!vm["quiet"].as<bool>());
+    options->progress = progress.callback();
+    auto svc = open_images(g);
+    if (!svc) return fail(svc.error());
+    auto pulled = svc->pull(ref, *options);
+    if (!pulled) return fail(pulled.error());
+    if (!vm["quiet"].as<bool>())
+        std::fprintf(stderr, "%s: %s\n", pulled->image.name.c_str(),
+                     pulled->already_present ? "image is up to date" : "pulled");
+    std::printf("%s\n", pulled->image.digest.str().c_str());
+    return 0;
+}
+
+int image_ls(const Global& g) {
+    auto svc = open_images(g);
+    if (!svc) return fail(svc.error());
+    auto all = svc->list();
+    if (!all) return fail(all.error());
+    std::printf("%-40s %-12s %-14s %-22s %s\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED",
+                "SIZE");
+    for (const auto& img : *all) {
+        auto ref = images::Reference::parse(img.name);
+        std::string repo = ref ? ref->name() : img.name;
+        std::string tag = ref && !ref->tag.empty() ? ref->tag : "<none>";
+        std::printf("%-40s %-12s %-14s %-22s %s\n", repo.c_str(), tag.c_str(),
+                    short_id(img.manifest.config.digest).c_str(),
+                    img.config.created.substr(0, 19).c_str(), human_size(img.size).c_str());
+    }
+    return 0;
+}
+
+int image_inspect(const Global& g, const std::string& ref) {
+    auto svc = open_images(g);
+    if (!svc) return fail(svc.error());
+    auto img = svc->get(ref);
+    if (!img) return fail(img.error());
+    json layers = json::array();
+    for (size_t i = 0; i < img->manifest.layers.size(); ++i)
+        layers.push_back({{"digest", img->manifest.layers[i].digest.str()},
+                          {"size", img->manifest.layers[i].size},
+                          {"mediaType", img->manifest.layers[i].media_type},
+                          {"diffID", img->config.diff_ids[i].str()},
+                          {"snapshot", img->layers[i]}});
+    json out = {{"Name", img->name},
+                {"Digest", img->digest.str()},
+                {"ManifestDigest", img->manifest_digest.str()},
+                {"Id", img->manifest.config.digest.str()},
+                {"Size", img->size},
+                {"Config", json::parse(images::image_config_to_json(img->config))},
+                {"Layers", layers}};
+    std::cout << out.dump(2) << "\n";
+    return 0;
+}
+
+int cmd_image(const Global& g, const std::vector<std::string>& args) {
+    if (args.empty()) return usage_error("image needs a subcommand (pull, ls, rm, tag, prune, inspect)");
+    std::string sub = args[0];
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (sub == "pull") return image_pull(g, rest);
+    if (sub == "ls" || sub == "list") return image_ls(g);
+    if (sub == "inspect") {
+        if (rest.size() != 1) return usage_error("image inspect needs one image");
+        return image_inspect(g, rest[0]);
+    }
+    auto svc = open_images(g);
+    if (!svc) return fail(svc.error());
+    if (sub == "rm") {
+        if (rest.empty()) return usage_error("image rm needs an image");
+        int rc = 0;
+        for (const auto& r : rest) {
+            if (auto s = svc->remove(r); !s) rc = fail(s.error());
+            else std::printf("Untagged: %s\n", r.c_str());
+        }
+        return rc;
+    }
+    if (sub == "tag") {
+        if (rest.size() != 2) return usage_error("image tag needs SOURCE and TARGET");
+        if (auto s = svc->tag(rest[0], rest[1]); !s) return fail(s.error());
+        return 0;
+    }
+    if (sub == "prune") {
+        auto r = svc->prune();
+        if (!r) return fail(r.error());
+        std::printf("Removed %llu blobs and %llu layers, freed %s\n",
+                    static_cast<unsigned long long>(r->blobs_removed),
+                    static_cast<unsigned long long>(r->snapshots_removed),
+                    human_size(r->bytes_freed).c_str());
+        return 0;
+    }
+    return usage_error("unknown image subcommand \"" + sub + "\"");
+}
+
+int cmd_login(const std::vector<std::string>& args) {
+    po::options_description d;
+    d.add_options()("username,u", po::value<std::string>(), "")(
+        "password,p", po::value<std::string>(), "")("password-stdin", po::bool_switch(), "")(
+        "tls-verify", po::value<std::string>()->implicit_value("true"), "")(
+        "cert-file", po::value<std::string>(), "")("host", po::value<std::string>(), "");
+    po::positional_options_description pos;
+    pos.add("host", 1);
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
+    } catch (const std::exception& e) {
+        return usage_error(std::string("login: ") + e.what());
+    }
+    if (!vm.count("host") || !vm.count("username"))
+        return usage_error("login needs -u USER and a registry");
+    images::Credentials creds{vm["username"].as<std::string>(), ""};
+    if (vm["password-stdin"].as<bool>()) {
+        std::getline(std::cin, creds.password);
+    } else if (vm.count("password")) {
+        creds.password = vm["password"].as<std::string>();
+    } else {
+        return usage_error("login needs -p PASS or --password-stdin");
+    }
+    std::string host = vm["host"].as<std::string>();
+    images::RegistryClient::Options o;
+    o.registry_host = host;
+    o.credentials = creds;
+    if (flag_false(vm, "tls-verify")) {
+        o.tls_verify = false;
+        images::RegistryClient probe(o);
+        if (auto p = probe.ping(); !p && p.error().message().find("TLS") != std::string::npos)
+            o.plain_http = true;
+    }
+    if (vm.count("cert-file")) o.ca_file = vm["cert-file"].as<std::string>();
+    images::RegistryClient client(o);
+    if (auto p = client.ping(); !p) return fail(p.error().context("login " + host));
+    if (auto s = images::save_login(host, creds); !s) return fail(s.error());
+    std::printf("Login Succeeded\n");
+    return 0;
+}
+
+int cmd_run(const Global& g, const std::vector<std::string>& args) {
+    po::options_description d;
+    add_registry_options(d);
+    d.add_options()("rm", po::bool_switch(), "")("detach,d", po::bool_switch(), "")(
+        "name", po::value<std::string>(), "")("env,e", po::value<std::vector<std::string>>(), "")(
+        "volume,v", po::value<std::vector<std::string>>(), "")(
+        "workdir,w", po::value<std::string>(), "")("user,u", po::value<std::string>(), "")(
+        "memory,m", po::value<std::string>(), "")("cpus", po::value<double>(), "")(
+        "pids-limit", po::value<int64_t>(), "")("read-only", po::bool_switch(), "")(
+        "cap-add", po::value<std::vector<std::string>>(), "")(
+        "cap-drop", po::value<std::vector<std::string>>(), "")(
+        "network", po::value<std::string>()->default_value("none"), "")(
+        "entrypoint", po::value<std::string>(), "")("hostname,h", po::value<std::string>(), "")(
+        "interactive,i", po::bool_switch(), "")("tty,t", po::bool_switch(), "");
+    std::vector<std::string> options, rest;
+    split_at_positional(args,
+                        {"--name", "-e", "--env", "-v", "--volume", "-w", "--workdir", "-u",
+                         "--user", "-m", "--memory", "--cpus", "--pids-limit", "--cap-add",
+                         "--cap-drop", "--network", "--entrypoint", "--platform", "--cert-file",
+                         "--creds", "-h", "--hostname"},
+                        options, rest);
+    po::variables_map vm;
+    std::string error;
+    if (!parse(options, d, vm, error)) return usage_error("run: " + error);
+    if (rest.empty()) return usage_error("run needs an image");
+    std::string ref = rest[0];
+
+    cli::RunRequest req;
+    req.options.command.assign(rest.begin() + 1, rest.end());
+    if (vm.count("env")) req.options.env = vm["env"].as<std::vector<std::string>>();
+    if (vm.count("volume"))
+        for (const auto& v : vm["volume"].as<std::vector<std::string>>()) {
+            auto parsed = runtime::parse_volume(v);
+            if (!parsed) return fail(parsed.error());
+            req.options.volumes.push_back(*parsed);
+        }
+    if (vm.count("workdir")) req.options.working_dir = vm["workdir"].as<std::string>();
+    if (vm.count("user")) req.options.user = vm["user"].as<std::string>();
+    if (vm.count("memory")) {
+        auto m = runtime::parse_memory_size(vm["memory"].as<std::string>());
+        if (!m) return fail(m.error().context("--memory"));
+        req.options.memory_bytes = *m;
+    }
+    if (vm.count("cpus")) req.options.cpus = vm["cpus"].as<double>();
+    if (vm.count("pids-limit")) req.options.pids_limit = vm["pids-limit"].as<int64_t>();
+    req.options.read_only = vm["read-only"].as<bool>();
+    if (vm.count("cap-add")) req.options.cap_add = vm["cap-add"].as<std::vector<std::string>>();
+    if (vm.count("cap-drop")) req.options.cap_drop = vm["cap-drop"].as<std::vector<std::string>>();
+    req.options.network = vm["network"].as<std::string>();
+    if (vm.count("entrypoint")) req.options.entrypoint = vm["entrypoint"].as<std::string>();
+    if (vm.count("hostname")) req.options.hostname = vm["hostname"].as<std::string>();
+    if (vm.count("name")) req.name = vm["name"].as<std::string>();
+    req.detach = vm["detach"].as<bool>();
+    req.remove_after = vm["rm"].as<bool>();
+    req.interactive = vm["interactive"].as<bool>();
+    req.tty = vm["tty"].as<bool>();
+
+    auto svc = open_images(g);
+    if (!svc) return fail(svc.error());
+    auto image = svc->get(ref);
+    if (!image && image.error().code() == ENOENT) {
+        // Like docker: a missing image is pulled first.
+        auto po_ = pull_options(vm, ref);
+        if (!po_) return fail(po_.error());
+        auto pulled = svc->pull(ref, *po_);
+        if (!pulled) return fail(pulled.error());
+        image = std::move(pulled->image);
+    }
+    if (!image) return fail(image.error());
+    const auto& c = image->config.config;
+    req.image_name = image->name;
+    req.image = runtime::ImageProcess{c.user, c.working_dir, c.stop_signal, c.env, c.entrypoint,
+                                      c.cmd, c.labels};
+    req.layers = image->layers;
+    cli::ContainerManager manager(cli::ManagerOptions{g.root + "/containers", "/run/skiff/runtime"});
+    auto r = manager.run(req);
+    if (!r) return fail(r.error());
+    if (req.detach) {
+        std::printf("%s\n", r->id.c_str());
+        return 0;
+    }
+    return r->exit_code;
+}
+
+int cmd_containers(const Global& g, const std::string& cmd, const std::vector<std::string>& args) {
+    po::options_description d;
+    d.add_options()("all,a", po::bool_switch(), "")("follow,f", po::bool_switch(), "")(
+        "force", po::bool_switch(), "")("time,t", po::value<int>()->default_value(10), "")(
+        "names", po::value<std::vector<std::string>>(), "");
+    po::positional_options_description pos;
+    pos.add("names", -1);
+    std::vector<std::string> fixed = args;
+    // `rm -f` means force, `logs -f` means follow.
+    if (cmd == "rm")
+        for (auto& a : fixed)
+            if (a == "-f") a = "--force";
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(fixed).options(d).positional(pos).run(), vm);
+    } catch (const std::exception& e) {
+        return usage_error(cmd + ": " + e.what());
+    }
+    std::vector<std::string> names;
+    if (vm.count("names")) names = vm["names"].as<std::vector<std::string>>();
+    cli::ContainerManager manager(cli::ManagerOptions{g.root + "/containers", "/run/skiff/runtime"});
+    if (cmd == "ps") {
+        auto rows = manager.ps(vm["all"].as<bool>());
+        if (!rows) return fail(rows.error());
+        std::fputs(cli::format_ps(*rows, std::chrono::system_clock::now()).c_str(), stdout);
+        return 0;
+    }
+    if (names.empty()) return usage_error(cmd + " needs a container name or id");
+    int rc = 0;
+    for (const auto& n : names) {
+        Status s;
+        if (cmd == "logs") s = manager.logs(n, vm["follow"].as<bool>());
+        else if (cmd == "stop") s = manager.stop(n, vm["time"].as<int>());
+        else if (cmd == "rm") s = manager.rm(n, vm["force"].as<bool>());
+        if (!s) rc = fail(s.error());
+        else if (cmd != "logs") std::printf("%s\n", n.c_str());
+    }
+    return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Global g;
+    int i = 1;
+    for (; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--root" && i + 1 < argc) {
+            g.root = argv[++i];
+        } else if (a.rfind("--root=", 0) == 0) {
+            g.root = a.substr(7);
+        } else if (a == "--debug") {
+            g.debug = true;
+        } else if (a == "--help" || a == "-h") {
+            std::fputs(kUsage, stdout);
+            return 0;
+        } else if (a == "--version") {
+            std::printf("skiff version 0.1.0\n");
+            return 0;
+        } else if (!a.empty() && a[0] == '-') {
+            return usage_error("unknown global option " + a);
+        } else {
+            break;
+        }
+    }
+    log::configure("", log::Format::text, g.debug);
+    if (i >= argc) {
+        std::fputs(kUsage, stderr);
+        return 2;
+    }
+    std::string cmd = argv[i++];
+    std::vector<std::string> args(argv + i, argv + argc);
+    if (cmd == "image") return cmd_image(g, args);
+    if (cmd == "pull") return image_pull(g, args);
+    if (cmd == "images") return image_ls(g);
+    if (cmd == "login") return cmd_login(args);
+    if (cmd == "run") return cmd_run(g, args);
+    if (cmd == "ps" || cmd == "logs" || cmd == "stop" || cmd == "rm")
+        return cmd_containers(g, cmd, args);
+    return usage_error("unknown command \"" + cmd + "\"");
+}
