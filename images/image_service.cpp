@@ -233,6 +233,54 @@ Result<PullResult> ImageService::pull(const std::string& text, const PullOptions
     return out;
 }
 
+Result<Digest> ImageService::push(const std::string& source, const std::string& target,
+                                  const PullOptions& options) {
+    auto image = get(source, options.platform);
+    if (!image) return std::move(image).error();
+    auto ref = Reference::parse(target);
+    if (!ref) return std::move(ref).error();
+    std::string name = ref->str();
+    auto failed = [&](Error e) { return std::move(e).context("push " + name); };
+    RegistryClient::Options co;
+    co.registry_host = ref->registry_host();
+    co.tls_verify = options.tls_verify;
+    co.plain_http = options.plain_http;
+    co.ca_file = options.ca_file;
+    co.credentials = options.credentials;
+    if (!co.credentials) {
+        auto found = find_credentials(co.registry_host);
+        if (found && *found) co.credentials = **found;
+    }
+    co.progress = options.progress;
+    RegistryClient client(co);
+    const std::string& repo = ref->repository;
+    // Where the blobs may already be: the repository the image was pulled from, if it is on
+    // the same registry (a cross-repository mount then copies nothing).
+    std::string from_repo;
+    if (auto src = Reference::parse(image->name);
+        src && src->registry_host() == co.registry_host && src->repository != repo)
+        from_repo = src->repository;
+    std::vector<Descriptor> blobs = image->manifest.layers;
+    blobs.push_back(image->manifest.config);
+    for (const auto& b : blobs) {
+        auto exists = client.blob_exists(repo, b.digest);
+        if (!exists) return failed(std::move(exists).error());
+        if (*exists) continue;
+        if (!from_repo.empty()) {
+            auto mounted = client.mount_blob(repo, b.digest, from_repo);
+            if (mounted && *mounted) continue;
+        }
+        if (!store_.has_blob(b.digest))
+            return failed(Error(ENOENT, "blob " + b.digest.str() + " is not in the store"));
+        SKIFF_TRY(client.push_blob(repo, b.digest, store_.blob_path(b.digest)));
+    }
+    auto manifest = store_.read_blob(image->manifest_digest);
+    if (!manifest) return failed(std::move(manifest).error());
+    auto pushed = client.put_manifest(repo, ref->manifest_ref(), *manifest, image->manifest.media_type);
+    if (!pushed) return failed(std::move(pushed).error());
+    return *pushed;
+}
+
 Result<std::vector<LocalImage>> ImageService::list(const Platform& platform) const {
     auto refs = store_.list_refs();
     if (!refs) return std::move(refs).error();

@@ -105,6 +105,21 @@ check_detached() {
     assert_not_contains "rm: gone" "$OUT" web
 }
 
+# What skiff pushes, skopeo reads back (and copies); skiff pulls its own push again.
+check_push() {
+    capture sk image push --tls-verify=false "$IMAGE" "$ADDR/skiff/pushed:v2"
+    assert_rc "push" 0
+    assert_match "push prints the manifest digest" '^sha256:[0-9a-f]{64}$' "$OUT"
+    local pushed=$OUT
+    capture skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$ADDR/skiff/pushed:v2"
+    assert_rc "skopeo inspect of skiff's push" 0
+    assert_eq "skopeo sees the pushed digest" "$pushed" "$OUT"
+    capture skopeo copy -q --src-tls-verify=false "docker://$ADDR/skiff/pushed:v2" "oci:$TMP/copied:v2"
+    assert_rc "skopeo copy of skiff's push" 0
+    capture sk run --rm --tls-verify=false "$ADDR/skiff/pushed:v2" cat /etc/message
+    assert_eq "run of the pushed image (pulled back)" "layer two" "$OUT"
+}
+
 check_bad_input() {
     capture sk image pull --tls-verify=false "$ADDR/skiff/busybox:nope"
     assert_nonzero_rc "unknown tag"
@@ -120,7 +135,7 @@ check_bad_input() {
 }
 
 check_rm_and_prune() {
-    capture sk image rm "$IMAGE"
+    capture sk image rm "$IMAGE" "$ADDR/skiff/pushed:v2"
     assert_rc "image rm" 0
     capture sk image prune
     assert_rc "prune" 0
@@ -138,6 +153,7 @@ check_registry_down() {
 check_pull_and_ls
 check_run
 check_detached
+check_push
 check_bad_input
 check_rm_and_prune
 check_registry_down

@@ -29,6 +29,7 @@ const char* kUsage =
     "images:\n"
     "  skiff image pull [--platform OS/ARCH] [--tls-verify=false] [--cert-file CA]\n"
     "                   [--creds USER:PASS] [-q] IMAGE\n"
+    "  skiff image push [--tls-verify=false] [--cert-file CA] [--creds USER:PASS] IMAGE [DEST]\n"
     "  skiff image ls | rm IMAGE... | tag SOURCE TARGET | prune | inspect IMAGE\n"
     "  skiff login [-u USER] [-p PASS | --password-stdin] [--tls-verify=false] REGISTRY\n"
     "  skiff pull IMAGE          (same as skiff image pull)\n"
@@ -199,6 +200,32 @@ int image_pull(const Global& g, const std::vector<std::string>& args) {
     return 0;
 }
 
+int image_push(const Global& g, const std::vector<std::string>& args) {
+    po::options_description d;
+    add_registry_options(d);
+    d.add_options()("quiet,q", po::bool_switch(), "")(
+        "refs", po::value<std::vector<std::string>>(), "");
+    po::positional_options_description pos;
+    pos.add("refs", 2);
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
+    } catch (const std::exception& e) {
+        return usage_error(std::string("push: ") + e.what());
+    }
+    if (!vm.count("refs")) return usage_error("push needs an image");
+    auto refs = vm["refs"].as<std::vector<std::string>>();
+    std::string source = refs[0], target = refs.size() > 1 ? refs[1] : refs[0];
+    auto options = pull_options(vm, target);
+    if (!options) return fail(options.error());
+    auto svc = open_images(g);
+    if (!svc) return fail(svc.error());
+    auto pushed = svc->push(source, target, *options);
+    if (!pushed) return fail(pushed.error());
+    std::printf("%s\n", pushed->str().c_str());
+    return 0;
+}
+
 int image_ls(const Global& g) {
     auto svc = open_images(g);
     if (!svc) return fail(svc.error());
@@ -245,6 +272,7 @@ int cmd_image(const Global& g, const std::vector<std::string>& args) {
     std::string sub = args[0];
     std::vector<std::string> rest(args.begin() + 1, args.end());
     if (sub == "pull") return image_pull(g, rest);
+    if (sub == "push") return image_push(g, rest);
     if (sub == "ls" || sub == "list") return image_ls(g);
     if (sub == "inspect") {
         if (rest.size() != 1) return usage_error("image inspect needs one image");
@@ -478,6 +506,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> args(argv + i, argv + argc);
     if (cmd == "image") return cmd_image(g, args);
     if (cmd == "pull") return image_pull(g, args);
+    if (cmd == "push") return image_push(g, args);
     if (cmd == "images") return image_ls(g);
     if (cmd == "login") return cmd_login(args);
     if (cmd == "run") return cmd_run(g, args);

@@ -49,6 +49,11 @@ public:
     // Pulls ref (docker's reference syntax) for options.platform. An image already complete in
     // the store costs one manifest request (HEAD) and downloads nothing.
     [[nodiscard]] Result<PullResult> pull(const std::string& ref, const PullOptions& options);
+    // Pushes the image `source` names (its manifest for options.platform, with config and
+    // layers) to the registry and name of `target`: blobs the registry has are skipped, blobs of
+    // the same registry's other repositories are mounted. Returns the pushed manifest's digest.
+    [[nodiscard]] Result<Digest> push(const std::string& source, const std::string& target,
+                                      const PullOptions& options);
     // The image ref names, from the store alone.
     [[nodiscard]] Result<LocalImage> get(const std::string& ref,
                                          const Platform& platform = host_platform()) const;
