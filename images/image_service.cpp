@@ -2,8 +2,8 @@
 #include "skiff/images/image_service.hpp"
 
 #include <atomic>
-#include <mutex>
-#include <thread>
+
+#include "skiff/base/parallel.hpp"
 
 #include "skiff/images/reference.hpp"
 #include "skiff/images/unpack.hpp"
@@ -44,31 +44,22 @@ Result<std::string> unpack_to_snapshot(Store& store, const Descriptor& layer, co
     return path;
 }
 
-// Runs work(i) for i in [0, n) on up to `parallel` threads; the first error wins.
-Status run_parallel(size_t n, int parallel, const std::function<Status(size_t)>& work) {
-    std::atomic<size_t> next{0};
-    std::atomic<bool> failed{false};
-    std::mutex mu;
-    std::optional<Error> first;
-    auto worker = [&] {
-        for (;;) {
-            if (failed) return;
-            size_t i = next++;
-            if (i >= n) return;
-            if (auto r = work(i); !r) {
-                std::lock_guard lock(mu);
-                if (!first) first = std::move(r).error();
-                failed = true;
-            }
-        }
-    };
-    size_t threads = std::min<size_t>(n, static_cast<size_t>(std::max(1, parallel)));
-    std::vector<std::thread> pool;
-    for (size_t i = 1; i < threads; ++i) pool.emplace_back(worker);
-    worker();
-    for (auto& t : pool) t.join();
-    if (first) return *first;
-    return {};
+// How to talk to the registry of ref: the caller's TLS choices, and credentials given or saved
+// for that host by `skiff login`.
+RegistryClient::Options client_options(const Reference& ref, const PullOptions& options) {
+    RegistryClient::Options co;
+    co.registry_host = ref.registry_host();
+    co.tls_verify = options.tls_verify;
+    co.plain_http = options.plain_http;
+    co.ca_file = options.ca_file;
+    co.credentials = options.credentials;
+    if (!co.credentials) {
+        auto found = find_credentials(co.registry_host);
+        if (found && *found) co.credentials = **found;
+    }
+    co.parallel = options.parallel;
+    co.progress = options.progress;
+    return co;
 }
 
 }  // namespace
@@ -141,18 +132,7 @@ Result<PullResult> ImageService::pull(const std::string& text, const PullOptions
     std::string name = ref->str();
     auto failed = [&](Error e) { return std::move(e).context("pull " + name); };
 
-    RegistryClient::Options co;
-    co.registry_host = ref->registry_host();
-    co.tls_verify = options.tls_verify;
-    co.plain_http = options.plain_http;
-    co.ca_file = options.ca_file;
-    co.credentials = options.credentials;
-    if (!co.credentials) {
-        auto found = find_credentials(co.registry_host);
-        if (found && *found) co.credentials = **found;
-    }
-    co.parallel = options.parallel;
-    co.progress = options.progress;
+    RegistryClient::Options co = client_options(*ref, options);
     RegistryClient client(co);
     const std::string& repo = ref->repository;
 
@@ -241,17 +221,7 @@ Result<Digest> ImageService::push(const std::string& source, const std::string& 
     if (!ref) return std::move(ref).error();
     std::string name = ref->str();
     auto failed = [&](Error e) { return std::move(e).context("push " + name); };
-    RegistryClient::Options co;
-    co.registry_host = ref->registry_host();
-    co.tls_verify = options.tls_verify;
-    co.plain_http = options.plain_http;
-    co.ca_file = options.ca_file;
-    co.credentials = options.credentials;
-    if (!co.credentials) {
-        auto found = find_credentials(co.registry_host);
-        if (found && *found) co.credentials = **found;
-    }
-    co.progress = options.progress;
+    RegistryClient::Options co = client_options(*ref, options);
     RegistryClient client(co);
     const std::string& repo = ref->repository;
     // Where the blobs may already be: the repository the image was pulled from, if it is on

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "skiff/base/parallel.hpp"
 #include "skiff/base/unique_fd.hpp"
 
 namespace skiff::images {
@@ -752,35 +753,9 @@ Status RegistryClient::get_blob_into(const std::string& repo, const Digest& dige
 }
 
 Status RegistryClient::get_blobs(const std::string& repo, const std::vector<BlobDownload>& blobs) {
-    std::atomic<size_t> next{0};
-    std::atomic<bool> failed{false};
-    std::mutex err_mu;
-    std::optional<Error> first_error;
-    auto worker = [&] {
-        for (;;) {
-            if (failed.load()) return;
-            size_t i = next.fetch_add(1);
-            if (i >= blobs.size()) return;
-            const BlobDownload& b = blobs[i];
-            Status s = impl_->download(repo, b.digest, b.size, b.dest_path);
-            if (!s) {
-                std::lock_guard lock(err_mu);
-                if (!first_error) first_error = std::move(s).error();
-                failed.store(true);
-            }
-        }
-    };
-    size_t n = std::min<size_t>(static_cast<size_t>(impl_->opt.parallel), blobs.size());
-    std::vector<std::thread> threads;
-    try {
-        for (size_t i = 1; i < n; ++i) threads.emplace_back(worker);
-    } catch (const std::system_error&) {
-        // Fewer threads than asked for still finish the work.
-    }
-    worker();
-    for (auto& t : threads) t.join();
-    if (first_error) return *first_error;
-    return {};
+    return run_parallel(blobs.size(), impl_->opt.parallel, [&](size_t i) {
+        return impl_->download(repo, blobs[i].digest, blobs[i].size, blobs[i].dest_path);
+    });
 }
 
 Status RegistryClient::get_blobs(const std::string& repo, const std::vector<BlobRef>& blobs,

@@ -22,6 +22,7 @@
 #include "launch.hpp"
 #include "skiff/base/fs.hpp"
 #include "skiff/base/log.hpp"
+#include "skiff/base/process.hpp"
 #include "skiff/base/unique_fd.hpp"
 #include "skiff/isolation/cgroup.hpp"
 
@@ -87,28 +88,8 @@ std::string now_rfc3339() {
     return buf;
 }
 
-// Field 22 of /proc/PID/stat: with the pid it names one process for all time.
-unsigned long long process_start_time(pid_t pid, char* state_out = nullptr) {
-    auto text = fs::read_file("/proc/" + std::to_string(pid) + "/stat");
-    if (!text) return 0;
-    size_t close_paren = text->rfind(')');
-    if (close_paren == std::string::npos) return 0;
-    // After ") " come: state(3) ppid(4) ... starttime(22).
-    const char* p = text->c_str() + close_paren + 2;
-    if (state_out) *state_out = *p;
-    int field = 3;
-    while (*p && field < 22) {
-        if (*p == ' ') ++field;
-        ++p;
-    }
-    return strtoull(p, nullptr, 10);
-}
-
 bool process_alive(const Record& r) {
-    if (r.pid <= 0) return false;
-    char state = 0;
-    unsigned long long start = process_start_time(r.pid, &state);
-    return start != 0 && start == r.start_time && state != 'Z' && state != 'X';
+    return r.pid > 0 && live_process_start_time(r.pid) == r.start_time && r.start_time != 0;
 }
 
 class PidFd {
@@ -468,7 +449,7 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
     rec.cgroup_path = cgroup_path;
     rec.config = *config_text;
     rec.pid = pid;
-    rec.start_time = process_start_time(pid);
+    rec.start_time = read_process_stat(pid).value_or(ProcessStat{}).start_time;
     for (const auto& [k, v] : spec->annotations) rec.annotations.emplace_back(k, v);
     rec.poststart = spec->hooks && !spec->hooks->poststart.empty();
     rec.poststop = spec->hooks && !spec->hooks->poststop.empty();

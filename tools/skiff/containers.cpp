@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "skiff/base/fs.hpp"
+#include "skiff/base/process.hpp"
 #include "skiff/base/log.hpp"
 #include "skiff/base/unique_fd.hpp"
 #include "skiff/cli/console.hpp"
@@ -155,29 +156,13 @@ Result<std::vector<Record>> load_all(const std::string& root) {
     return out;
 }
 
-// Field 22 of /proc/PID/stat: with the pid it names one process for all time.
-unsigned long long process_start_time(pid_t pid) {
-    auto text = fs::read_file("/proc/" + std::to_string(pid) + "/stat");
-    if (!text) return 0;
-    size_t close_paren = text->rfind(')');
-    if (close_paren == std::string::npos || close_paren + 2 >= text->size()) return 0;
-    const char* p = text->c_str() + close_paren + 2;
-    if (*p == 'Z' || *p == 'X') return 0;
-    int field = 3;
-    while (*p && field < 22) {
-        if (*p == ' ') ++field;
-        ++p;
-    }
-    return strtoull(p, nullptr, 10);
-}
-
 bool owner_alive(const Record& r) {
-    return r.owner_pid > 0 && process_start_time(r.owner_pid) == r.owner_start;
+    return r.owner_pid > 0 && live_process_start_time(r.owner_pid) == r.owner_start;
 }
 
 void set_owner_self(Record& r) {
     r.owner_pid = getpid();
-    r.owner_start = process_start_time(r.owner_pid);
+    r.owner_start = live_process_start_time(r.owner_pid);
 }
 
 // The state as it really is: a running record whose owner is gone (killed monitor) is running
