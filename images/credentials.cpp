@@ -1,8 +1,8 @@
 // Credentials from --creds and docker's config.json, and `skiff login` writing it back.
 #include "skiff/images/credentials.hpp"
 
-#include <openssl/evp.h>
-
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -26,28 +26,57 @@ std::string default_docker_config_path() {
     return std::string(home && *home ? home : "/root") + "/.docker/config.json";
 }
 
+namespace {
+constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int base64_value(char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+}  // namespace
+
+// RFC 4648 base64 with padding, as docker's config.json "auth" and HTTP basic auth use it.
 std::string base64_encode(std::string_view data) {
-    std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(data.data()),
-                            static_cast<int>(data.size()));
-    out.resize(static_cast<size_t>(n));
+    std::string out;
+    out.reserve(4 * ((data.size() + 2) / 3));
+    for (size_t i = 0; i < data.size(); i += 3) {
+        size_t n = std::min<size_t>(3, data.size() - i);
+        uint32_t group = 0;
+        for (size_t k = 0; k < 3; ++k)
+            group = group << 8 | (k < n ? static_cast<unsigned char>(data[i + k]) : 0u);
+        for (size_t k = 0; k < 4; ++k)
+            out += k <= n ? kBase64[(group >> (18 - 6 * k)) & 63] : '=';
+    }
     return out;
 }
 
 Result<std::string> base64_decode(std::string_view text) {
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
     if (text.size() % 4 != 0) return Error(EINVAL, "invalid base64: length not a multiple of 4");
-    std::string out(text.size() / 4 * 3 + 1, '\0');
-    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(text.data()),
-                            static_cast<int>(text.size()));
-    if (n < 0) return Error(EINVAL, "invalid base64");
-    // EVP_DecodeBlock counts padding as zero bytes.
-    size_t len = static_cast<size_t>(n);
-    if (!text.empty() && text.back() == '=') --len;
-    if (text.size() > 1 && text[text.size() - 2] == '=') --len;
-    out.resize(len);
+    std::string out;
+    out.reserve(text.size() / 4 * 3);
+    for (size_t i = 0; i < text.size(); i += 4) {
+        bool last = i + 4 == text.size();
+        size_t padding = 0;
+        uint32_t group = 0;
+        for (size_t k = 0; k < 4; ++k) {
+            char c = text[i + k];
+            int v = base64_value(c);
+            if (c == '=' && last && k >= 2 && (k == 3 || text[i + 3] == '=')) {
+                ++padding;
+                v = 0;
+            } else if (v < 0 || padding > 0) {
+                return Error(EINVAL, "invalid base64");
+            }
+            group = group << 6 | static_cast<uint32_t>(v);
+        }
+        for (size_t k = 0; k < 3 - padding; ++k)
+            out += static_cast<char>((group >> (16 - 8 * k)) & 0xff);
+    }
     return out;
 }
 

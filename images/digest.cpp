@@ -1,11 +1,14 @@
-// Digest parsing and SHA-256 hashing through OpenSSL's EVP interface.
+// Digest parsing and SHA-256 hashing through OpenSSL's EVP interface (libcrypto, loaded on first use).
 #include "skiff/images/digest.hpp"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 #include "skiff/base/unique_fd.hpp"
+
+#include "lazy_libs.hpp"
 
 namespace skiff::images {
 
@@ -34,19 +37,29 @@ struct Sha256::Impl {
 };
 
 Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
-    impl_->ctx = EVP_MD_CTX_new();
-    // Allocation failure of a 200-byte context is not a condition we can continue from.
-    if (!impl_->ctx || EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) != 1) abort();
+    // libcrypto is part of every system that has libcurl; without it, or without memory for a
+    // 200-byte context, nothing can be hashed and nothing can be trusted, so stop.
+    if (auto loaded = load_libcrypto(); !loaded) {
+        std::fprintf(stderr, "skiff: %s\n", loaded.error().what().c_str());
+        abort();
+    }
+    const LibCrypto& c = libcrypto();
+    // OpenSSL 3 looks the algorithm up in its providers on every init unless it is fetched once.
+    static EVP_MD* const sha256 = c.EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    impl_->ctx = c.EVP_MD_CTX_new();
+    if (!sha256 || !impl_->ctx || c.EVP_DigestInit_ex(impl_->ctx, sha256, nullptr) != 1) abort();
 }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(impl_->ctx); }
+Sha256::~Sha256() { libcrypto().EVP_MD_CTX_free(impl_->ctx); }
 
-void Sha256::update(const void* data, size_t size) { EVP_DigestUpdate(impl_->ctx, data, size); }
+void Sha256::update(const void* data, size_t size) {
+    libcrypto().EVP_DigestUpdate(impl_->ctx, data, size);
+}
 
 Digest Sha256::finish() {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    EVP_DigestFinal_ex(impl_->ctx, md, &len);
+    libcrypto().EVP_DigestFinal_ex(impl_->ctx, md, &len);
     static const char* hexdigits = "0123456789abcdef";
     std::string hex;
     hex.reserve(len * 2);

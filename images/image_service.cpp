@@ -1,15 +1,26 @@
 // Pull: manifest (or index) -> config -> layers downloaded and unpacked in parallel -> ref.
 #include "skiff/images/image_service.hpp"
 
+#include <sys/socket.h>
+
 #include <atomic>
+#include <thread>
 
 #include "skiff/base/parallel.hpp"
+#include "skiff/base/unique_fd.hpp"
 
 #include "skiff/images/reference.hpp"
 #include "skiff/images/unpack.hpp"
 
 namespace skiff::images {
 namespace {
+
+Error diff_id_mismatch(size_t index, const Descriptor& layer, const Digest& actual,
+                       const Digest& promised) {
+    return Error(EBADMSG, "layer " + std::to_string(index) + " (" + layer.digest.str() +
+                              "): its content is " + actual.str() + ", the image config says " +
+                              promised.str());
+}
 
 // Fetches a blob into the store through its verifying writer.
 Status fetch_blob(RegistryClient& client, Store& store, const std::string& repo,
@@ -35,13 +46,63 @@ Result<std::string> unpack_to_snapshot(Store& store, const Descriptor& layer, co
         auto stats = unpack_layer_file(blob, dir, o);
         if (!stats) return std::move(stats).error();
         if (stats->diff_id != diff_id)
-            return Error(EBADMSG, "layer " + std::to_string(index) + " (" + layer.digest.str() +
-                                      "): its content is " + stats->diff_id.str() +
-                                      ", the image config says " + diff_id.str());
+            return diff_id_mismatch(index, layer, stats->diff_id, diff_id);
         return {};
     });
     if (!path) return std::move(path).error().context("unpack layer " + std::to_string(index));
     return path;
+}
+
+// Downloads a layer and unpacks it as it arrives, so the network and the disk work at once: each
+// chunk goes to the store's verifying blob writer and, through a socket, to the unpacker on a
+// thread of its own. The blob's digest is checked first (a tampered layer is reported as such,
+// not as whatever the unpacker made of it), then the unpacked content against the diff id;
+// ensure_snapshot publishes the snapshot only when this returns ok.
+Status stream_layer(RegistryClient& client, Store& store, const std::string& repo,
+                    const Descriptor& layer, const Digest& diff_id, size_t index,
+                    const std::string& dir) {
+    auto writer = store.begin_blob(layer.digest, static_cast<uint64_t>(layer.size));
+    if (!writer) return std::move(writer).error();
+    int pair[2];
+    // A socket, not a pipe: a send to an unpacker that gave up fails with EPIPE, not SIGPIPE.
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+        return Error::from_errno("socketpair");
+    UniqueFd to_unpacker(pair[0]);
+    Result<UnpackStats> unpacked = Error("not unpacked");
+    std::thread unpacker([&, from_download = UniqueFd(pair[1])] {
+        UnpackOptions o;
+        o.media_type = layer.media_type;
+        o.hash_blob = false;  // the blob writer hashes it
+        unpacked = unpack_layer(from_download.get(), dir, o);
+    });
+    // Once the unpacker has given up, the rest of the blob still goes to the writer, so that
+    // its digest can be checked.
+    auto send_to_unpacker = [&](const char* p, size_t n) {
+        while (n > 0 && to_unpacker) {
+            ssize_t sent = ::send(to_unpacker.get(), p, n, MSG_NOSIGNAL);
+            if (sent < 0 && errno == EINTR) continue;
+            if (sent < 0) {
+                to_unpacker.reset();
+                return;
+            }
+            p += sent;
+            n -= static_cast<size_t>(sent);
+        }
+    };
+    Status downloaded = client.get_blob_into(
+        repo, layer.digest, static_cast<uint64_t>(layer.size), [&](const char* p, size_t n) -> Status {
+            SKIFF_TRY(writer->write(p, n));
+            send_to_unpacker(p, n);
+            return {};
+        });
+    to_unpacker.reset();  // end of stream for the unpacker
+    unpacker.join();
+    if (!downloaded) return downloaded;
+    auto committed = writer->commit();
+    if (!committed) return std::move(committed).error();
+    if (!unpacked) return std::move(unpacked).error();
+    if (unpacked->diff_id != diff_id) return diff_id_mismatch(index, layer, unpacked->diff_id, diff_id);
+    return {};
 }
 
 // How to talk to the registry of ref: the caller's TLS choices, and credentials given or saved
@@ -194,9 +255,14 @@ Result<PullResult> ImageService::pull(const std::string& text, const PullOptions
         const Digest& diff = config->diff_ids[i];
         if (store_.has_snapshot(diff)) return {};
         if (!store_.has_blob(layer.digest)) {
-            SKIFF_TRY_CTX(fetch_blob(client, store_, repo, layer),
-                          "layer " + std::to_string(i));
-            ++downloaded;
+            // Another process may be filling the same snapshot: ensure_snapshot waits for it
+            // and then calls nothing.
+            auto path = store_.ensure_snapshot(diff, [&](const std::string& dir) {
+                ++downloaded;
+                return stream_layer(client, store_, repo, layer, diff, i, dir);
+            });
+            if (!path) return std::move(path).error().context("layer " + std::to_string(i));
+            return {};
         }
         auto path = unpack_to_snapshot(store_, layer, diff, i);
         if (!path) return std::move(path).error();

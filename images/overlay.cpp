@@ -215,6 +215,8 @@ Status mount_overlay_incrementally(const RootfsLayers& layers, const std::string
         SKIFF_TRY(set("lowerdir+", *it));
     SKIFF_TRY(set("upperdir", layers.upper));
     SKIFF_TRY(set("workdir", layers.work));
+    if (layers.volatile_upper)
+        (void)syscall(SYS_fsconfig, ctx.get(), FSCONFIG_SET_FLAG, "volatile", nullptr, 0);
     if (syscall(SYS_fsconfig, ctx.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
         return Error::from_errno("create overlay for " + target);
     UniqueFd mnt(static_cast<int>(syscall(SYS_fsmount, ctx.get(), FSMOUNT_CLOEXEC, 0)));
@@ -241,7 +243,11 @@ Status mount_overlay(const RootfsLayers& layers, const std::string& target) {
     for (auto it = layers.layers.rbegin(); it != layers.layers.rend(); ++it)
         lower += (lower.empty() ? "" : ":") + *it;
     std::string data = "lowerdir=" + lower + ",upperdir=" + layers.upper + ",workdir=" + layers.work;
-    if (data.size() <= kMaxMountData) {
+    if (data.size() + strlen(",volatile") <= kMaxMountData) {
+        if (layers.volatile_upper &&
+            ::mount("overlay", target.c_str(), "overlay", 0, (data + ",volatile").c_str()) == 0)
+            return {};
+        // Without "volatile" (a kernel before 5.10 refuses it with EINVAL).
         if (::mount("overlay", target.c_str(), "overlay", 0, data.c_str()) != 0)
             return Error::from_errno("mount overlay on " + target);
         return {};
@@ -273,8 +279,7 @@ Status mount_overlay(const RootfsLayers& layers, const std::string& target) {
 }
 
 Status unmount_rootfs(const std::string& target) {
-    if (::umount2(target.c_str(), 0) == 0 || errno == EINVAL || errno == ENOENT) return {};
-    if (errno == EBUSY && ::umount2(target.c_str(), MNT_DETACH) == 0) return {};
+    if (::umount2(target.c_str(), MNT_DETACH) == 0 || errno == EINVAL || errno == ENOENT) return {};
     return Error::from_errno("unmount " + target);
 }
 

@@ -108,6 +108,28 @@ TEST_F(Layers, OverlayMountMergesLayersWithWhiteoutsAndOpaqueDirs) {
     EXPECT_FALSE(fs::exists(target_ + "/etc"));
 }
 
+// A volatile upper: same view and writes, the option reaches the kernel (5.10+; this kernel has
+// it), and overlayfs marks the work dir so the upper can't be mounted again by mistake.
+TEST_F(Layers, VolatileUpperMountsTheSameView) {
+    if (!overlay_supported()) GTEST_SKIP() << "no overlayfs in this kernel";
+    layers_.volatile_upper = true;
+    auto r = mount_overlay(layers_, target_);
+    ASSERT_TRUE(r.ok()) << r.error().what();
+    expect_merged_view();
+    write(target_ + "/etc/a", "changed");
+    EXPECT_EQ(read(layers_.upper + "/etc/a"), "changed");
+    auto mountinfo = fs::read_file("/proc/self/mountinfo");
+    ASSERT_TRUE(mountinfo.ok());
+    bool found = false;
+    for (size_t at = 0; (at = mountinfo->find(" " + target_ + " ", at)) != std::string::npos; ++at) {
+        std::string line = mountinfo->substr(at, mountinfo->find('\n', at) - at);
+        found = found || line.find("volatile") != std::string::npos;
+    }
+    EXPECT_TRUE(found) << "no volatile option on " << target_;
+    ASSERT_TRUE(unmount_rootfs(target_).ok());
+    EXPECT_TRUE(fs::exists(layers_.work + "/work/incompat/volatile"));
+}
+
 TEST_F(Layers, CopyFallbackGivesTheSameView) {
     auto r = copy_layers(layers_, target_);
     ASSERT_TRUE(r.ok()) << r.error().what();

@@ -102,6 +102,28 @@ TEST_F(RegistryPlain, HeadManifestIsOneCheck) {
     EXPECT_FALSE(missing->has_value());
 }
 
+// tls_verify=false against a registry without TLS: https fails its handshake, and the client goes
+// on over http, for that request and the next ones, with no separate probe.
+TEST_F(RegistryPlain, UnverifiedTlsFallsBackToPlainHttp) {
+    RegistryClient::Options o;
+    o.registry_host = addr();
+    o.tls_verify = false;
+    RegistryClient c(o);
+    TestImage img = make_image(tmp_.path(), "fallback");
+    ASSERT_TRUE(c.ping());
+    push_image(c, "test/fallback", "v1", img);
+    auto m = c.get_manifest("test/fallback", "v1");
+    ASSERT_TRUE(m) << m.error().what();
+    EXPECT_EQ(m->bytes, img.manifest);
+
+    RegistryClient::Options strict = o;
+    strict.tls_verify = true;
+    RegistryClient verified(strict);
+    auto refused = verified.ping();
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message().find("TLS"), std::string::npos) << refused.error().what();
+}
+
 TEST_F(RegistryPlain, ParallelDownloadOfSeveralBlobs) {
     RegistryClient::Options o = plain(addr());
     o.parallel = 3;
@@ -550,6 +572,15 @@ TEST(RegistryCredentials, ParseAndDockerConfig) {
         ASSERT_TRUE(d);
         EXPECT_EQ(*d, s);
     }
+    // RFC 4648's test vectors, and malformed input refused.
+    EXPECT_EQ(base64_encode("foobar"), "Zm9vYmFy");
+    EXPECT_EQ(base64_encode("fooba"), "Zm9vYmE=");
+    EXPECT_EQ(base64_encode("foob"), "Zm9vYg==");
+    EXPECT_EQ(base64_encode("\xff\xfe"), "//4=");
+    EXPECT_EQ(*base64_decode("Zm9vYg=="), "foob");
+    EXPECT_EQ(*base64_decode("Zm9vYmE=\n"), "fooba");
+    for (const char* bad : {"Zm9", "Zm9v!A==", "Zg=a", "=Zm9", "Zm==Zm9v", "Z===", "Zm9vYg=A"})
+        EXPECT_FALSE(base64_decode(bad)) << bad;
 
     TempDir tmp;
     std::string path = tmp.path() + "/config.json";

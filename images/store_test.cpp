@@ -18,9 +18,11 @@
 #include <gtest/gtest.h>
 
 #include "skiff/base/fs.hpp"
+#include "test_files.hpp"
 
 using namespace skiff;
 using namespace skiff::images;
+using namespace skiff::images::test_files;
 
 namespace {
 
@@ -28,19 +30,6 @@ std::string make_temp_dir(const char* stem) {
     std::string tmpl = std::string("/tmp/") + stem + "-XXXXXX";
     if (!::mkdtemp(tmpl.data())) ADD_FAILURE() << "mkdtemp: " << strerror(errno);
     return tmpl;
-}
-
-std::vector<std::string> entries(const std::string& dir) {
-    std::vector<std::string> out;
-    if (DIR* d = ::opendir(dir.c_str())) {
-        while (dirent* e = ::readdir(d)) {
-            std::string n = e->d_name;
-            if (n != "." && n != "..") out.push_back(n);
-        }
-        ::closedir(d);
-    }
-    std::sort(out.begin(), out.end());
-    return out;
 }
 
 std::string lower(std::string s) {

@@ -2,8 +2,6 @@
 // openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) and O_NOFOLLOW, so no entry can reach outside it.
 #include "skiff/images/unpack.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -22,6 +20,8 @@
 #include <optional>
 #include <unordered_set>
 #include <vector>
+
+#include "lazy_libs.hpp"
 
 #include "skiff/base/unique_fd.hpp"
 
@@ -68,12 +68,12 @@ constexpr size_t kReadChunk = 1 << 20;
 constexpr int64_t kCheckSpaceAbove = 64 << 20;
 
 struct ArchiveFree {
-    void operator()(archive* a) const { archive_read_free(a); }
+    void operator()(archive* a) const { libarchive().archive_read_free(a); }
 };
 using ArchivePtr = std::unique_ptr<archive, ArchiveFree>;
 
 std::string archive_message(archive* a) {
-    const char* s = archive_error_string(a);
+    const char* s = libarchive().archive_error_string(a);
     return s ? s : "unknown libarchive error";
 }
 
@@ -131,7 +131,7 @@ int open_beneath(int dirfd, const char* path, uint64_t flags) {
 // Reads the blob for libarchive and hashes every byte handed over (the blob digest).
 struct BlobSource {
     int fd = -1;
-    Sha256 hash;
+    std::optional<Sha256> hash;  // absent when the caller hashes the blob itself
     uint64_t bytes = 0;
     std::unique_ptr<char[]> buf{new char[kReadChunk]};  // not zeroed: it's overwritten
     size_t head = 0;  // sniffed bytes at the start of buf not yet handed to libarchive
@@ -151,12 +151,12 @@ la_ssize_t blob_read(archive* a, void* ctx, const void** out) {
     if (n == 0) {
         ssize_t r = s->read_into(0);
         if (r < 0) {
-            archive_set_error(a, errno, "read layer blob: %s", strerror(errno));
+            libarchive().archive_set_error(a, errno, "read layer blob: %s", strerror(errno));
             return -1;
         }
         n = static_cast<size_t>(r);
     }
-    s->hash.update(s->buf.get(), n);
+    if (s->hash) s->hash->update(s->buf.get(), n);
     s->bytes += n;
     *out = s->buf.get();
     return static_cast<la_ssize_t>(n);
@@ -176,13 +176,13 @@ la_ssize_t next_tar_block(TarSource* t, archive* a, const void** out) {
     while (!t->eof) {
         size_t size = 0;
         la_int64_t offset = 0;
-        int r = archive_read_data_block(t->decompressed, out, &size, &offset);
+        int r = libarchive().archive_read_data_block(t->decompressed, out, &size, &offset);
         if (r == ARCHIVE_EOF) {
             t->eof = true;
             break;
         }
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-            archive_set_error(a, archive_errno(t->decompressed), "%s",
+            libarchive().archive_set_error(a, libarchive().archive_errno(t->decompressed), "%s",
                               archive_message(t->decompressed).c_str());
             return -1;
         }
@@ -226,13 +226,13 @@ struct Timestamps {
 Timestamps entry_times(archive_entry* e) {
     Timestamps t;
     t.ts[0].tv_nsec = t.ts[1].tv_nsec = UTIME_OMIT;
-    if (archive_entry_mtime_is_set(e)) {
-        t.ts[1] = {archive_entry_mtime(e), archive_entry_mtime_nsec(e)};
+    if (libarchive().archive_entry_mtime_is_set(e)) {
+        t.ts[1] = {libarchive().archive_entry_mtime(e), libarchive().archive_entry_mtime_nsec(e)};
         t.ts[0] = t.ts[1];
         t.any = true;
     }
-    if (archive_entry_atime_is_set(e)) {
-        t.ts[0] = {archive_entry_atime(e), archive_entry_atime_nsec(e)};
+    if (libarchive().archive_entry_atime_is_set(e)) {
+        t.ts[0] = {libarchive().archive_entry_atime(e), libarchive().archive_entry_atime_nsec(e)};
         t.any = true;
     }
     return t;
@@ -461,12 +461,12 @@ Status Unpacker::clear_slot(const std::string& raw, int dirfd, const std::string
 
 Status Unpacker::set_xattrs(const std::string& raw, archive_entry* e, int fd, int dirfd,
                             const std::string& base) {
-    if (archive_entry_xattr_reset(e) == 0) return {};
+    if (libarchive().archive_entry_xattr_reset(e) == 0) return {};
     std::vector<Xattr> xattrs;
     const char* name = nullptr;
     const void* value = nullptr;
     size_t size = 0;
-    while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK)
+    while (libarchive().archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK)
         xattrs.push_back({name, std::string(static_cast<const char*>(value), size)});
     return set_xattrs(raw, xattrs, fd, dirfd, base);
 }
@@ -508,8 +508,8 @@ Status Unpacker::regular(const std::string& raw, archive* a, archive_entry* e, i
     UniqueFd fd(
         ::openat(dirfd, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd) return entry_error(raw, errno, "create file");
-    int64_t size = archive_entry_size(e);
-    if (size > kCheckSpaceAbove && archive_entry_sparse_count(e) == 0) {
+    int64_t size = libarchive().archive_entry_size(e);
+    if (size > kCheckSpaceAbove && libarchive().archive_entry_sparse_count(e) == 0) {
         struct statvfs vfs {};
         if (::fstatvfs(fd.get(), &vfs) == 0 &&
             static_cast<uint64_t>(size) / vfs.f_frsize > vfs.f_bavail)
@@ -521,7 +521,7 @@ Status Unpacker::regular(const std::string& raw, archive* a, archive_entry* e, i
         const void* buf = nullptr;
         size_t n = 0;
         la_int64_t offset = 0;
-        int r = archive_read_data_block(a, &buf, &n, &offset);
+        int r = libarchive().archive_read_data_block(a, &buf, &n, &offset);
         if (r == ARCHIVE_EOF) break;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
             return entry_error(raw, "read: " + archive_message(a));
@@ -545,9 +545,9 @@ Status Unpacker::regular(const std::string& raw, archive* a, archive_entry* e, i
         return entry_error(raw, errno, "extend sparse file");
     // Owner before mode (chown clears setuid/setgid), xattrs after both (chown and writes drop
     // security.capability), times last.
-    if (options_.set_owners && ::fchown(fd.get(), archive_entry_uid(e), archive_entry_gid(e)) != 0)
+    if (options_.set_owners && ::fchown(fd.get(), libarchive().archive_entry_uid(e), libarchive().archive_entry_gid(e)) != 0)
         return entry_error(raw, errno, "chown");
-    if (::fchmod(fd.get(), archive_entry_perm(e) & 07777) != 0)
+    if (::fchmod(fd.get(), libarchive().archive_entry_perm(e) & 07777) != 0)
         return entry_error(raw, errno, "chmod");
     SKIFF_TRY(set_xattrs(raw, e, fd.get(), -1, base));
     Timestamps t = entry_times(e);
@@ -557,21 +557,21 @@ Status Unpacker::regular(const std::string& raw, archive* a, archive_entry* e, i
 
 Status Unpacker::node(const std::string& raw, archive_entry* e, int dirfd,
                       const std::string& base) {
-    mode_t type = archive_entry_filetype(e);
-    mode_t perm = archive_entry_perm(e) & 07777;
+    mode_t type = libarchive().archive_entry_filetype(e);
+    mode_t perm = libarchive().archive_entry_perm(e) & 07777;
     const char* name = base.c_str();
     if (type == AE_IFLNK) {
-        const char* target = archive_entry_symlink(e);
+        const char* target = libarchive().archive_entry_symlink(e);
         if (!target || !*target) return entry_error(raw, "symlink without a target");
         // Stored verbatim: it is only ever read inside the container, never followed here.
         if (::symlinkat(target, dirfd, name) != 0) return entry_error(raw, errno, "symlink");
     } else {
-        dev_t dev = type == AE_IFIFO ? 0 : archive_entry_rdev(e);
+        dev_t dev = type == AE_IFIFO ? 0 : libarchive().archive_entry_rdev(e);
         if (::mknodat(dirfd, name, type | perm, dev) != 0)
             return entry_error(raw, errno, type == AE_IFIFO ? "mkfifo" : "mknod");
     }
     if (options_.set_owners &&
-        ::fchownat(dirfd, name, archive_entry_uid(e), archive_entry_gid(e), AT_SYMLINK_NOFOLLOW))
+        ::fchownat(dirfd, name, libarchive().archive_entry_uid(e), libarchive().archive_entry_gid(e), AT_SYMLINK_NOFOLLOW))
         return entry_error(raw, errno, "chown");
     // We just created this non-symlink ourselves in a directory only we write to.
     if (type != AE_IFLNK && ::fchmodat(dirfd, name, perm, 0) != 0)
@@ -708,8 +708,8 @@ Status Unpacker::whiteout(const std::string& raw, const std::string& parent,
 
 Status Unpacker::entry(archive* a, archive_entry* e) {
     ++stats_.entries;
-    const char* name = archive_entry_pathname(e);
-    if (!name) name = archive_entry_pathname_utf8(e);
+    const char* name = libarchive().archive_entry_pathname(e);
+    if (!name) name = libarchive().archive_entry_pathname_utf8(e);
     if (!name) return Error("layer entry " + std::to_string(stats_.entries) + ": no name");
     std::string raw = name;
     auto cleaned = clean_path(raw);
@@ -721,8 +721,8 @@ Status Unpacker::entry(archive* a, archive_entry* e) {
 
     if (base.rfind(".wh.", 0) == 0) return whiteout(raw, parent, base);
 
-    const char* link = archive_entry_hardlink(e);
-    mode_t type = archive_entry_filetype(e);
+    const char* link = libarchive().archive_entry_hardlink(e);
+    mode_t type = libarchive().archive_entry_filetype(e);
     if (path.empty()) {
         if (link || type != AE_IFDIR)
             return entry_error(raw, "names the layer root but is not a directory");
@@ -739,16 +739,16 @@ Status Unpacker::entry(archive* a, archive_entry* e) {
         }
         DirMeta& m = dirs_[path];
         m.raw = raw;
-        m.mode = archive_entry_perm(e) & 07777;
-        m.uid = archive_entry_uid(e);
-        m.gid = archive_entry_gid(e);
+        m.mode = libarchive().archive_entry_perm(e) & 07777;
+        m.uid = libarchive().archive_entry_uid(e);
+        m.gid = libarchive().archive_entry_gid(e);
         m.times = entry_times(e);
         m.xattrs.clear();
-        if (archive_entry_xattr_reset(e) > 0) {
+        if (libarchive().archive_entry_xattr_reset(e) > 0) {
             const char* xname = nullptr;
             const void* value = nullptr;
             size_t size = 0;
-            while (archive_entry_xattr_next(e, &xname, &value, &size) == ARCHIVE_OK)
+            while (libarchive().archive_entry_xattr_next(e, &xname, &value, &size) == ARCHIVE_OK)
                 m.xattrs.push_back({xname, std::string(static_cast<const char*>(value), size)});
         }
         return {};
@@ -814,6 +814,7 @@ Status Unpacker::finish() {
 
 Result<UnpackStats> unpack_layer(int blob_fd, const std::string& dest_dir,
                                  const UnpackOptions& options) {
+    SKIFF_TRY(load_libarchive());
     std::optional<Compression> promised;
     if (!options.media_type.empty()) {
         auto c = compression_for_media_type(options.media_type);
@@ -825,6 +826,7 @@ Result<UnpackStats> unpack_layer(int blob_fd, const std::string& dest_dir,
 
     auto source = std::make_unique<BlobSource>();
     source->fd = blob_fd;
+    if (options.hash_blob) source->hash.emplace();
     // Sniff the compression from the first bytes; they stay in the buffer for libarchive.
     while (source->head < 6) {
         ssize_t n = source->read_into(source->head);
@@ -845,37 +847,37 @@ Result<UnpackStats> unpack_layer(int blob_fd, const std::string& dest_dir,
     stats.compression = *sniffed;
 
     // Only the filter we detected: filter_all would also bid external programs (lzop, grzip...).
-    ArchivePtr decompressed(archive_read_new());
+    ArchivePtr decompressed(libarchive().archive_read_new());
     if (!decompressed) return Error(ENOMEM, "archive_read_new");
     int r = ARCHIVE_OK;
-    if (*sniffed == Compression::gzip) r = archive_read_support_filter_gzip(decompressed.get());
-    if (*sniffed == Compression::zstd) r = archive_read_support_filter_zstd(decompressed.get());
+    if (*sniffed == Compression::gzip) r = libarchive().archive_read_support_filter_gzip(decompressed.get());
+    if (*sniffed == Compression::zstd) r = libarchive().archive_read_support_filter_zstd(decompressed.get());
     // ARCHIVE_WARN here means "through an external program": not in a runtime's hot path.
     if (r != ARCHIVE_OK)
         return Error("libarchive has no built-in " + std::string(compression_name(*sniffed)) +
                      " decoder");
-    archive_read_support_format_raw(decompressed.get());
-    if (archive_read_open(decompressed.get(), source.get(), nullptr, blob_read, nullptr) !=
+    libarchive().archive_read_support_format_raw(decompressed.get());
+    if (libarchive().archive_read_open(decompressed.get(), source.get(), nullptr, blob_read, nullptr) !=
         ARCHIVE_OK)
-        return Error(archive_errno(decompressed.get()),
+        return Error(libarchive().archive_errno(decompressed.get()),
                      "open layer blob: " + archive_message(decompressed.get()));
     archive_entry* raw_entry = nullptr;
-    r = archive_read_next_header(decompressed.get(), &raw_entry);
+    r = libarchive().archive_read_next_header(decompressed.get(), &raw_entry);
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
         return Error("decompress layer blob: " + archive_message(decompressed.get()));
 
     TarSource tar;
     tar.decompressed = decompressed.get();
-    ArchivePtr reader(archive_read_new());
+    ArchivePtr reader(libarchive().archive_read_new());
     if (!reader) return Error(ENOMEM, "archive_read_new");
-    archive_read_support_format_tar(reader.get());
-    if (archive_read_open(reader.get(), &tar, nullptr, tar_read, nullptr) != ARCHIVE_OK)
+    libarchive().archive_read_support_format_tar(reader.get());
+    if (libarchive().archive_read_open(reader.get(), &tar, nullptr, tar_read, nullptr) != ARCHIVE_OK)
         return Error("read layer tar: " + archive_message(reader.get()));
 
     Unpacker unpacker(root.get(), options, stats);
     for (;;) {
         archive_entry* e = nullptr;
-        r = archive_read_next_header(reader.get(), &e);
+        r = libarchive().archive_read_next_header(reader.get(), &e);
         if (r == ARCHIVE_EOF) break;
         // ARCHIVE_RETRY is a damaged header that tar(1) would skip; a layer is all or nothing.
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
@@ -896,12 +898,12 @@ Result<UnpackStats> unpack_layer(int blob_fd, const std::string& dest_dir,
         ssize_t n = source->read_into(0);
         if (n < 0) return Error::from_errno("read layer blob");
         if (n == 0) break;
-        source->hash.update(source->buf.get(), static_cast<size_t>(n));
+        if (source->hash) source->hash->update(source->buf.get(), static_cast<size_t>(n));
         source->bytes += static_cast<uint64_t>(n);
     }
     stats.diff_id = tar.hash.finish();
     stats.tar_bytes = tar.bytes;
-    stats.blob_digest = source->hash.finish();
+    if (source->hash) stats.blob_digest = source->hash->finish();
     stats.blob_bytes = source->bytes;
     return stats;
 }

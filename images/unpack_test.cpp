@@ -25,9 +25,12 @@
 
 #include "skiff/base/fs.hpp"
 #include "skiff/base/unique_fd.hpp"
+#include "test_files.hpp"
 
 namespace skiff::images {
 namespace {
+
+using namespace test_files;
 
 constexpr time_t kMtime = 1700000000;
 
@@ -46,11 +49,6 @@ struct Entry {
     std::vector<std::pair<std::string, std::string>> xattrs;
 };
 
-la_ssize_t append_output(archive*, void* ctx, const void* buf, size_t size) {
-    static_cast<std::string*>(ctx)->append(static_cast<const char*>(buf), size);
-    return static_cast<la_ssize_t>(size);
-}
-
 // Builds tar streams in memory with libarchive's writer, as image builders produce them.
 class TarBuilder {
   public:
@@ -59,7 +57,7 @@ class TarBuilder {
             archive_write_set_format_ustar(a_);
         else
             archive_write_set_format_pax(a_);
-        archive_write_open(a_, &out_, nullptr, append_output, nullptr);
+        archive_write_open(a_, &out_, nullptr, append_to_string, nullptr);
     }
     ~TarBuilder() { archive_write_free(a_); }
 
@@ -107,29 +105,6 @@ class TarBuilder {
     std::string out_;
 };
 
-// Compresses with libarchive's writer ("raw" format: the filter alone), independent of the reader.
-std::string compress(const std::string& data, Compression c) {
-    if (c == Compression::none) return data;
-    std::string out;
-    archive* a = archive_write_new();
-    archive_write_set_format_raw(a);
-    if (c == Compression::gzip)
-        archive_write_add_filter_gzip(a);
-    else
-        archive_write_add_filter_zstd(a);
-    archive_write_set_bytes_in_last_block(a, 1);
-    archive_write_open(a, &out, nullptr, append_output, nullptr);
-    archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, "data");
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_size(e, static_cast<la_int64_t>(data.size()));
-    archive_write_header(a, e);
-    archive_write_data(a, data.data(), data.size());
-    archive_entry_free(e);
-    archive_write_close(a);
-    archive_write_free(a);
-    return out;
-}
 
 struct stat lstat_of(const std::string& path) {
     struct stat st {};

@@ -20,6 +20,7 @@
 
 #include "hooks.hpp"
 #include "launch.hpp"
+#include "record.hpp"
 #include "skiff/base/fs.hpp"
 #include "skiff/base/log.hpp"
 #include "skiff/base/process.hpp"
@@ -313,32 +314,22 @@ Status send_sync(int fd, SyncType type) {
     return {};
 }
 
-// clone3 with CLONE_INTO_CGROUP puts the init straight into its cgroup2 directory; where clone3
-// or that flag is missing, a fork-like clone (placed=false tells the caller to migrate it).
-pid_t clone_init(uint64_t flags, int cgroup_fd, bool& placed) {
-    struct CloneArgs {
-        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
-            set_tid_size, cgroup;
-    } args{};
-    constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;
-    if (placed) {
-        args.flags = flags | kCloneIntoCgroup;
-        args.exit_signal = SIGCHLD;
-        args.cgroup = static_cast<uint64_t>(cgroup_fd);
-        long pid = syscall(SYS_clone3, &args, sizeof args);
-        if (pid >= 0) return static_cast<pid_t>(pid);
-        if (errno != ENOSYS && errno != E2BIG && errno != EINVAL) return -1;
-        placed = false;
-    }
-    return static_cast<pid_t>(
-        syscall(SYS_clone, static_cast<unsigned long>(flags) | SIGCHLD, nullptr, nullptr, nullptr, 0));
-}
-
 // The create sequence shared by create and run; leaves the init waiting on the exec fifo.
 struct Created {
     pid_t pid = 0;
     UniqueFd fifo;  // kept open by run to release the init itself
 };
+
+// The bundle's config.json, as text and parsed; from the caller when it has both already.
+Result<std::pair<std::string, Spec>> load_config(const std::string& bundle,
+                                                 const CreateOptions& opt) {
+    if (opt.spec) return std::pair{opt.config_json, *opt.spec};
+    auto text = fs::read_file(bundle + "/config.json");
+    if (!text) return std::move(text).error().context("load bundle");
+    auto spec = parse_spec(*text);
+    if (!spec) return std::move(spec).error();
+    return std::pair{std::move(*text), std::move(*spec)};
+}
 
 Result<Created> do_create(const std::string& root, bool systemd, const CreateOptions& opt,
                           bool keep_fifo) {
@@ -349,10 +340,10 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
     if (!realpath(opt.bundle.empty() ? "." : opt.bundle.c_str(), bundle_buf))
         return Error::from_errno("bundle " + opt.bundle);
     std::string bundle = bundle_buf;
-    auto config_text = fs::read_file(bundle + "/config.json");
-    if (!config_text) return std::move(config_text).error().context("load bundle");
-    auto spec = parse_spec(*config_text);
-    if (!spec) return std::move(spec).error();
+    auto loaded = load_config(bundle, opt);
+    if (!loaded) return std::move(loaded).error();
+    const std::string* config_text = &loaded->first;
+    const Spec* spec = &loaded->second;
     SKIFF_TRY(validate_spec(*spec));
 
     log::debug("create " + opt.id + ": config loaded");
@@ -411,8 +402,8 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
     if (plan.join_pid_fd >= 0 && ::setns(plan.join_pid_fd, CLONE_NEWPID) != 0)
         return Error::from_errno("linux.namespaces: join pid namespace");
     bool placed_by_clone = unified_dir->valid();
-    pid_t pid = clone_init(static_cast<uint64_t>(plan.clone_flags), unified_dir->get(),
-                           placed_by_clone);
+    pid_t pid = clone_into_cgroup(static_cast<uint64_t>(plan.clone_flags), unified_dir->get(),
+                                  placed_by_clone);
     if (pid < 0) return Error::from_errno("clone container init");
     if (pid == 0) container_init(plan);
     undo.set_child(pid);
@@ -647,24 +638,7 @@ Result<int> Runtime::run(const CreateOptions& options, bool detach) {
     }
     log::debug("run " + options.id + ": started");
     if (detach) return 0;
-    int exit_code = 0;
-    for (;;) {
-        siginfo_t info{};
-        if (sigwaitinfo(&forward, &info) < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        if (info.si_signo != SIGCHLD) {
-            ::kill(pid, info.si_signo);
-            continue;
-        }
-        int status = 0;
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid) {
-            exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            break;
-        }
-    }
+    int exit_code = std::max(0, wait_forwarding(pid, forward));
     sigprocmask(SIG_SETMASK, &old, nullptr);
     log::debug("run " + options.id + ": exited");
     auto removed = remove(options.id, true);
@@ -754,6 +728,24 @@ Result<std::vector<ContainerState>> Runtime::list() {
         auto s = state(id);
         if (s) out.push_back(std::move(*s));
     }
+    return out;
+}
+
+Result<RecordedContainer> read_recorded(const std::string& root, const std::string& id) {
+    auto dir = ContainerDir::open_existing(root, id);
+    if (!dir) return std::move(dir).error();
+    auto rec = dir->read();
+    if (!rec) return std::move(rec).error();
+    RecordedContainer out;
+    out.id = rec->id;
+    out.config = rec->config;
+    out.cgroup_path = rec->cgroup_path;
+    out.pid = rec->pid;
+    out.start_time = rec->start_time;
+    out.status = status_of(*dir, *rec);
+    // The duplicate shares the open file description, and with it the lock.
+    out.lock.reset(::fcntl(dir->lock_fd(), F_DUPFD_CLOEXEC, 3));
+    if (!out.lock) return Error::from_errno("lock container " + id);
     return out;
 }
 

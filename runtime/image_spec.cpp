@@ -213,6 +213,13 @@ Result<VolumeMount> parse_volume(const std::string& text) {
     return v;
 }
 
+Result<User> resolve_image_user(const std::string& user, const std::string& rootfs) {
+    User out;
+    std::string home;
+    SKIFF_TRY(resolve_user(user, rootfs, out, home));
+    return out;
+}
+
 Result<Spec> spec_for_image(const ImageProcess& image, const RunOptions& o,
                             const std::string& rootfs) {
     Spec spec = default_spec();

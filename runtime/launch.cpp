@@ -22,7 +22,6 @@
 #include "skiff/base/unique_fd.hpp"
 
 namespace skiff::runtime {
-namespace {
 
 int clone_flag(const std::string& type) {
     if (type == "pid") return CLONE_NEWPID;
@@ -35,6 +34,8 @@ int clone_flag(const std::string& type) {
     if (type == "time") return CLONE_NEWTIME;
     return 0;
 }
+
+namespace {
 
 std::string id_map_text(const std::vector<IdMapping>& maps) {
     std::string out;
@@ -103,6 +104,72 @@ Result<isolation::MountStep> convert_mount(const Mount& m, size_t index, const s
 }
 
 }  // namespace
+
+Status plan_process(const Process& proc, LaunchPlan& plan) {
+    plan.args = proc.args;
+    plan.env = proc.env;
+    bool has_home = false;
+    for (const auto& e : plan.env) {
+        if (e.rfind("PATH=", 0) == 0) plan.path_env = e.substr(5);
+        if (e.rfind("HOME=", 0) == 0) has_home = true;
+    }
+    if (!has_home) plan.env.push_back(proc.user.uid == 0 ? "HOME=/root" : "HOME=/");
+    if (plan.path_env.empty())
+        plan.path_env = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (auto& a : plan.args) plan.argv.push_back(a.data());
+    plan.argv.push_back(nullptr);
+    for (auto& e : plan.env) plan.envp.push_back(e.data());
+    plan.envp.push_back(nullptr);
+    plan.cwd = proc.cwd.empty() ? "/" : proc.cwd;
+    plan.uid = proc.user.uid;
+    plan.gid = proc.user.gid;
+    plan.additional_gids.assign(proc.user.additional_gids.begin(), proc.user.additional_gids.end());
+    if (proc.user.umask) plan.umask = static_cast<mode_t>(*proc.user.umask);
+    for (size_t i = 0; i < proc.rlimits.size(); ++i) {
+        int res = rlimit_resource(proc.rlimits[i].type);
+        if (res < 0)
+            return Error(EINVAL, "process.rlimits[" + std::to_string(i) + "].type: unknown \"" +
+                                     proc.rlimits[i].type + "\"");
+        plan.rlimits.push_back({res, {proc.rlimits[i].soft, proc.rlimits[i].hard}});
+    }
+    if (proc.capabilities) {
+        auto masks = isolation::resolve_capabilities(*proc.capabilities);
+        if (!masks) return std::move(masks).error();
+        plan.capabilities = *masks;
+    }
+    plan.no_new_privileges = proc.no_new_privileges;
+    return {};
+}
+
+Result<UniqueFd> connect_console_socket(const std::string& path) {
+    UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) return Error(ENAMETOOLONG, "--console-socket " + path);
+    std::strcpy(addr.sun_path, path.c_str());
+    if (!sock || ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+        return Error::from_errno("connect to --console-socket " + path);
+    return sock;
+}
+
+pid_t clone_into_cgroup(uint64_t flags, int cgroup_fd, bool& placed) {
+    struct CloneArgs {
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+            set_tid_size, cgroup;
+    } args{};
+    constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;
+    if (placed) {
+        args.flags = flags | kCloneIntoCgroup;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = static_cast<uint64_t>(cgroup_fd);
+        long pid = syscall(SYS_clone3, &args, sizeof args);
+        if (pid >= 0) return static_cast<pid_t>(pid);
+        if (errno != ENOSYS && errno != E2BIG && errno != EINVAL) return -1;
+        placed = false;
+    }
+    return static_cast<pid_t>(syscall(SYS_clone, static_cast<unsigned long>(flags) | SIGCHLD,
+                                      nullptr, nullptr, nullptr, 0));
+}
 
 Result<std::unique_ptr<LaunchPlan>> build_launch_plan(const Spec& spec, const std::string& rootfs,
                                                       const std::string& bundle,
@@ -195,39 +262,7 @@ Result<std::unique_ptr<LaunchPlan>> build_launch_plan(const Spec& spec, const st
     // The process.
     if (!spec.process) return Error(EINVAL, "process: missing (nothing to run)");
     const Process& proc = *spec.process;
-    plan->args = proc.args;
-    plan->env = proc.env;
-    bool has_home = false;
-    for (const auto& e : plan->env) {
-        if (e.rfind("PATH=", 0) == 0) plan->path_env = e.substr(5);
-        if (e.rfind("HOME=", 0) == 0) has_home = true;
-    }
-    if (!has_home) plan->env.push_back(proc.user.uid == 0 ? "HOME=/root" : "HOME=/");
-    if (plan->path_env.empty())
-        plan->path_env = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    for (auto& a : plan->args) plan->argv.push_back(a.data());
-    plan->argv.push_back(nullptr);
-    for (auto& e : plan->env) plan->envp.push_back(e.data());
-    plan->envp.push_back(nullptr);
-    plan->cwd = proc.cwd.empty() ? "/" : proc.cwd;
-    plan->uid = proc.user.uid;
-    plan->gid = proc.user.gid;
-    plan->additional_gids.assign(proc.user.additional_gids.begin(),
-                                 proc.user.additional_gids.end());
-    if (proc.user.umask) plan->umask = static_cast<mode_t>(*proc.user.umask);
-    for (size_t i = 0; i < proc.rlimits.size(); ++i) {
-        int res = rlimit_resource(proc.rlimits[i].type);
-        if (res < 0)
-            return Error(EINVAL, "process.rlimits[" + std::to_string(i) + "].type: unknown \"" +
-                                     proc.rlimits[i].type + "\"");
-        plan->rlimits.push_back({res, {proc.rlimits[i].soft, proc.rlimits[i].hard}});
-    }
-    if (proc.capabilities) {
-        auto masks = isolation::resolve_capabilities(*proc.capabilities);
-        if (!masks) return std::move(masks).error();
-        plan->capabilities = *masks;
-    }
-    plan->no_new_privileges = proc.no_new_privileges;
+    SKIFF_TRY(plan_process(proc, *plan));
     if (lx.seccomp) {
         auto program = isolation::compile_seccomp(*lx.seccomp);
         if (!program) return std::move(program).error();
@@ -243,15 +278,9 @@ Result<std::unique_ptr<LaunchPlan>> build_launch_plan(const Spec& spec, const st
             return Error(EINVAL,
                          "process.terminal is true but no --console-socket was given to receive "
                          "the terminal");
-        UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        if (options.console_socket.size() >= sizeof addr.sun_path)
-            return Error(ENAMETOOLONG, "--console-socket " + options.console_socket);
-        std::strcpy(addr.sun_path, options.console_socket.c_str());
-        if (!sock || ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-            return Error::from_errno("connect to --console-socket " + options.console_socket);
-        plan->console_socket = sock.release();
+        auto sock = connect_console_socket(options.console_socket);
+        if (!sock) return std::move(sock).error();
+        plan->console_socket = sock->release();
     }
     plan->preserve_fds = options.preserve_fds;
     for (int i = 0; i < 3; ++i) plan->stdio[i] = options.stdio[i];
@@ -343,6 +372,8 @@ int write_text(const char* path, const char* text, size_t len) noexcept {
     return n == static_cast<ssize_t>(len) ? 0 : -1;
 }
 
+}  // namespace
+
 // Finds args[0] along PATH inside the new root, as execvp would.
 int find_executable(LaunchPlan& plan, isolation::ChildError& err) noexcept {
     const char* name = plan.args[0].c_str();
@@ -406,7 +437,8 @@ int setup_terminal(LaunchPlan& plan, isolation::ChildError& err) noexcept {
     }
     char slave_path[64];
     snprintf(slave_path, sizeof slave_path, "/dev/pts/%u", ptn);
-    if (mount(slave_path, "/dev/console", nullptr, MS_BIND, nullptr) != 0)
+    // Only the init's terminal becomes /dev/console; an exec'd process (no rootfs plan) leaves it.
+    if (plan.rootfs.console && mount(slave_path, "/dev/console", nullptr, MS_BIND, nullptr) != 0)
         return err.fail(errno, "bind %s to /dev/console", slave_path);
     int slave = open(slave_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (slave < 0) return err.fail(errno, "open %s", slave_path);
@@ -439,8 +471,6 @@ int switch_user(LaunchPlan& plan, isolation::ChildError& err) noexcept {
         return err.fail(-rc, "set capabilities");
     return 0;
 }
-
-}  // namespace
 
 void container_init(LaunchPlan& plan) noexcept {
     isolation::ChildError err;

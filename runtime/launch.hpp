@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "hooks.hpp"
+#include "skiff/base/unique_fd.hpp"
 #include "skiff/isolation/capabilities.hpp"
+#include "skiff/isolation/child_error.hpp"
 #include "skiff/isolation/rootfs.hpp"
 #include "skiff/isolation/seccomp.hpp"
 #include "skiff/runtime/container.hpp"
@@ -89,6 +91,19 @@ struct LaunchPlan {
     std::vector<char> state_buffer = std::vector<char>(64 * 1024);
 };
 
+// "pid", "network", ... to CLONE_NEWPID, CLONE_NEWNET, ...; 0 for an unknown type.
+int clone_flag(const std::string& type);
+
+// The process part of the plan (args, env with HOME and PATH defaults, cwd, user, rlimits,
+// capabilities, no_new_privileges) from a validated process; create and exec share it.
+[[nodiscard]] Status plan_process(const Process& process, LaunchPlan& plan);
+// Connects to the --console-socket that receives a terminal's master.
+[[nodiscard]] Result<UniqueFd> connect_console_socket(const std::string& path);
+// clone3 with CLONE_INTO_CGROUP puts the child straight into a cgroup2 directory; where clone3
+// or that flag is missing, a fork-like clone (placed=false tells the caller to migrate it).
+// Returns like fork.
+pid_t clone_into_cgroup(uint64_t flags, int cgroup_fd, bool& placed);
+
 // Builds the plan from a validated spec. rootfs is the absolute rootfs path, bundle the bundle.
 [[nodiscard]] Result<std::unique_ptr<LaunchPlan>> build_launch_plan(
     const Spec& spec, const std::string& rootfs, const std::string& bundle,
@@ -97,5 +112,18 @@ struct LaunchPlan {
 
 // The container's init: runs in the child of clone, never returns. Allocates nothing.
 [[noreturn]] void container_init(LaunchPlan& plan) noexcept;
+
+// Steps of the init that an exec'd process takes too (after clone; allocate nothing; 0 or -1
+// with err set).
+// Finds args[0] along the plan's PATH (in the current root) into plan.exec_path.
+int find_executable(LaunchPlan& plan, isolation::ChildError& err) noexcept;
+// Sends fd over an AF_UNIX socket (SCM_RIGHTS). 0 or -1 with errno.
+int send_fd(int sock, int fd) noexcept;
+// A pty from the current devpts: the master goes to plan.console_socket, the slave becomes
+// stdio and the controlling terminal (of a new session), and /dev/console when
+// plan.rootfs.console is set.
+int setup_terminal(LaunchPlan& plan, isolation::ChildError& err) noexcept;
+// Bounding set, groups, uid/gid, then the other capability sets.
+int switch_user(LaunchPlan& plan, isolation::ChildError& err) noexcept;
 
 }  // namespace skiff::runtime

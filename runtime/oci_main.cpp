@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <seccomp.h>
 #include <set>
@@ -48,6 +49,10 @@ const char* kUsage =
     "  delete    remove a container: delete [--force] ID\n"
     "  list      list containers: list [--format table|json] [--quiet]\n"
     "  ps        processes of a container: ps [--format table|json] ID [ps options]\n"
+    "  exec      run a process in a container: exec [--process FILE] [--detach] [--pid-file F]\n"
+    "            [--tty --console-socket S] [--env K=V]... [--cwd DIR] [--user UID[:GID]]\n"
+    "            [--additional-gids GID]... [--cap CAP]... [--no-new-privs] [--preserve-fds N]\n"
+    "            ID [COMMAND...]   (exit code passed through; 255 when exec itself fails)\n"
     "  features  print the features JSON of this runtime\n"
     "\n"
     "global options:\n"
@@ -166,6 +171,117 @@ int cmd_create(Runtime& rt, const std::vector<std::string>& args, bool run) {
     auto r = rt.run(o, vm["detach"].as<bool>());
     if (!r) return fail(r.error().context("run container " + o.id));
     return *r;
+}
+
+// exec's flags end at the container id, as with runc's parser: `exec ID sh -c X` keeps -c for sh.
+// Short flags become their long names: with Go-style -long flags allowed, "-c" or "-p" alone
+// would be an ambiguous abbreviation.
+void split_exec_args(const std::vector<std::string>& args, std::vector<std::string>& options,
+                     std::vector<std::string>& rest) {
+    static const std::map<std::string, std::string> kShort = {
+        {"-p", "--process"}, {"-d", "--detach"}, {"-t", "--tty"},  {"-e", "--env"},
+        {"-u", "--user"},    {"-g", "--additional-gids"},          {"-c", "--cap"}};
+    static const std::set<std::string> kTakesValue = {
+        "process", "pid-file", "console-socket", "env",          "cwd",          "user",
+        "additional-gids",     "cap",            "preserve-fds", "process-label", "apparmor"};
+    size_t i = 0;
+    for (; i < args.size(); ++i) {
+        std::string a = args[i];
+        if (a == "--") {
+            ++i;
+            break;
+        }
+        if (a.size() < 2 || a[0] != '-') break;
+        if (auto s = kShort.find(a); s != kShort.end()) a = s->second;
+        options.push_back(a);
+        std::string name = a.substr(a[1] == '-' ? 2 : 1);
+        if (name.find('=') == std::string::npos && kTakesValue.count(name) && i + 1 < args.size())
+            options.push_back(args[++i]);
+    }
+    rest.assign(args.begin() + static_cast<long>(i), args.end());
+}
+
+// Like runc, exec's own failures exit with 255, apart from any exit code of the process.
+int exec_failed(const Error& e) {
+    fail(e.context("exec failed"));
+    return 255;
+}
+
+bool read_exec_flags(const po::variables_map& vm, ExecOptions& o, std::string& err) {
+    o.detach = vm["detach"].as<bool>();
+    o.pid_file = vm["pid-file"].as<std::string>();
+    o.console_socket = vm["console-socket"].as<std::string>();
+    o.terminal = vm["tty"].as<bool>();
+    o.cwd = vm["cwd"].as<std::string>();
+    o.preserve_fds = vm["preserve-fds"].as<int>();
+    if (o.preserve_fds < 0) {
+        err = "exec: --preserve-fds must not be negative";
+        return false;
+    }
+    if (vm.count("env")) o.env = vm["env"].as<std::vector<std::string>>();
+    if (vm.count("cap")) o.add_capabilities = vm["cap"].as<std::vector<std::string>>();
+    if (vm["no-new-privs"].as<bool>()) o.no_new_privileges = true;
+    if (vm.count("user")) {
+        auto ids = parse_user_ids(vm["user"].as<std::string>());
+        if (!ids) {
+            err = "exec: " + ids.error().message();
+            return false;
+        }
+        o.uid = ids->uid;
+        o.gid = ids->gid;
+    }
+    if (vm.count("additional-gids")) {
+        for (const auto& g : vm["additional-gids"].as<std::vector<std::string>>()) {
+            auto ids = parse_user_ids(g);
+            if (!ids || ids->gid) {
+                err = "exec: --additional-gids \"" + g + "\" must be a number";
+                return false;
+            }
+            o.additional_gids.push_back(ids->uid);
+        }
+    }
+    return true;
+}
+
+int cmd_exec(Runtime& rt, const std::vector<std::string>& args) {
+    po::options_description d;
+    d.add_options()("process,p", po::value<std::string>(), "")("detach,d", po::bool_switch(), "")(
+        "pid-file", po::value<std::string>()->default_value(""), "")(
+        "tty,t", po::bool_switch(), "")(
+        "console-socket", po::value<std::string>()->default_value(""), "")(
+        "env,e", po::value<std::vector<std::string>>(), "")(
+        "cwd", po::value<std::string>()->default_value(""), "")(
+        "user,u", po::value<std::string>(), "")(
+        "additional-gids,g", po::value<std::vector<std::string>>(), "")(
+        "cap,c", po::value<std::vector<std::string>>(), "")("no-new-privs", po::bool_switch(), "")(
+        "preserve-fds", po::value<int>()->default_value(0), "")(
+        "process-label", po::value<std::string>(), "")("apparmor", po::value<std::string>(), "");
+    std::vector<std::string> options, rest, unused;
+    split_exec_args(args, options, rest);
+    po::variables_map vm;
+    std::string err;
+    if (!parse_command(options, d, vm, unused, err)) return usage_error("exec: " + err);
+    if (rest.empty()) return usage_error("exec needs a container id");
+    ExecOptions o;
+    o.id = rest[0];
+    if (!read_exec_flags(vm, o, err)) return usage_error(err);
+    std::vector<std::string> command(rest.begin() + 1, rest.end());
+    if (vm.count("process")) {
+        if (!command.empty())
+            return usage_error("exec: give --process FILE or a command, not both");
+        std::string path = vm["process"].as<std::string>();
+        auto text = fs::read_file(path);
+        if (!text) return exec_failed(text.error().context("--process"));
+        auto process = parse_exec_process(*text);
+        if (!process) return exec_failed(process.error().context("--process " + path));
+        o.process = std::move(*process);
+    } else if (command.empty()) {
+        return usage_error("exec needs a command (or --process FILE) after the container id");
+    }
+    o.args = std::move(command);
+    auto code = rt.exec(o);
+    if (!code) return exec_failed(code.error());
+    return *code;
 }
 
 int cmd_simple(Runtime& rt, const std::string& cmd, const std::vector<std::string>& args) {
@@ -405,6 +521,7 @@ int main(int argc, char** argv) {
         return cmd_simple(rt, cmd, args);
     if (cmd == "list") return cmd_list(rt, args);
     if (cmd == "ps") return cmd_ps(rt, args);
+    if (cmd == "exec") return cmd_exec(rt, args);
     if (cmd == "features") return cmd_features();
     if (cmd == "help") {
         std::fputs(kUsage, stdout);

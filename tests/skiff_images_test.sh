@@ -1,39 +1,21 @@
 # Tests skiff's image commands and `skiff run` end to end: an image made with umoci, pushed with
 # skopeo to a real docker-registry, pulled, run, inspected and removed by skiff.
 source "$(dirname "$0")/lib.sh"
-
-SKIFF=$SKIFF_BUILD/bin/skiff
-[[ -x $SKIFF ]] || die "skiff binary missing: $SKIFF"
-for tool in docker-registry skopeo umoci; do
-    command -v "$tool" >/dev/null || die "$tool is not installed (tools/setup installs it)"
-done
-STORE=$TMP/skiff-root
-sk() { timeout -k 5 60 "$SKIFF" --root "$STORE" "$@"; }
-
+source "$(dirname "$0")/lib_images.sh"
+require_tools docker-registry skopeo umoci
 REG=$TMP/registry
-# The registry must not carry the test mark, or the leak check would count it.
-ADDR=$(env -u SKIFF_TEST_MARK "$FIXTURES/registry" start "$REG") || die "registry did not start"
-on_cleanup "'$FIXTURES/registry' stop '$REG'"
+start_registry "$REG"
+ADDR=$REGISTRY
 
 # Two layers: the busybox rootfs, then one that adds /etc/message and deletes /bin/vi.
 make_image() {
-    local layout=$TMP/oci bundle=$TMP/umoci-bundle
-    umoci init --layout "$layout"
-    umoci new --image "$layout:v1"
-    umoci unpack --image "$layout:v1" "$bundle" >/dev/null
-    cp -a "$ROOTFS/." "$bundle/rootfs/"
-    umoci repack --image "$layout:v1" "$bundle"
-    rm -rf "$bundle"
-    umoci unpack --image "$layout:v1" "$bundle" >/dev/null
-    echo "layer two" >"$bundle/rootfs/etc/message"
-    rm -f "$bundle/rootfs/bin/vi"
-    umoci repack --image "$layout:v1" "$bundle"
+    local layout=$TMP/oci
+    umoci_image "$layout:v1"
+    umoci_layer "$layout:v1" 'echo "layer two" >etc/message; rm -f bin/vi'
     umoci config --image "$layout:v1" --config.cmd sh --config.env GREETING=hello \
         --config.workingdir /tmp
-    rm -rf "$bundle"
-    skopeo copy -q --dest-tls-verify=false "oci:$layout:v1" "docker://$ADDR/skiff/busybox:v1"
+    push_image "$layout:v1" "$ADDR/skiff/busybox:v1"
 }
-"$FIXTURES/make-rootfs" "$ROOTFS" >/dev/null
 make_image
 IMAGE=$ADDR/skiff/busybox:v1
 

@@ -353,13 +353,9 @@ class InitProcess {
     int pidfd() const { return pidfd_.get(); }
     // Reaps the exited init: its exit code, 128+N for signal N.
     Result<int> reap() {
-        int status = 0;
-        pid_t w;
-        do w = waitpid(pid_, &status, 0);
-        while (w < 0 && errno == EINTR);
-        if (w != pid_) return Error::from_errno("wait for container init");
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        auto code = wait_for_child(pid_, "container init");
+        if (code) pid_ = -1;
+        return code;
     }
 
   private:
@@ -391,6 +387,10 @@ struct StartIo {
     bool interactive = false;
     bool tty = false;
     int log_fd = -1;  // detached: the container's stdout and stderr
+    // The spec and the config.json text written to the bundle: the runtime takes them as they
+    // are instead of reading and parsing the file again.
+    const runtime::Spec* spec = nullptr;
+    const std::string* config_json = nullptr;
 };
 
 // create, start, wait: the part of a run done by its owner (the foreground skiff or the
@@ -412,6 +412,10 @@ Result<int> start_and_wait(runtime::Runtime& rt, Record& rec, const StartIo& io,
     runtime::CreateOptions co;
     co.id = rec.info.id;
     co.bundle = rec.info.dir;
+    if (io.spec && io.config_json) {
+        co.spec = io.spec;
+        co.config_json = *io.config_json;
+    }
     if (console) co.console_socket = console->connect_path();
     if (!io.foreground) {
         co.stdio[0] = devnull.get();
@@ -543,7 +547,8 @@ Status start_detached(runtime::Runtime& rt, const Record& rec, const StartIo& io
 
 // Prepares the rootfs: an overlay of the layers, or a copy where overlayfs cannot be used.
 Status make_rootfs(const std::vector<std::string>& layers, const std::string& dir, bool& copied) {
-    images::RootfsLayers rl{layers, dir + "/upper", dir + "/work"};
+    // skiff never mounts a container's upper dir again: it goes with the container.
+    images::RootfsLayers rl{layers, dir + "/upper", dir + "/work", /*volatile_upper=*/true};
     std::string target = dir + "/rootfs";
     if (images::overlay_supported()) {
         auto r = images::mount_overlay(rl, target);
@@ -603,6 +608,106 @@ bool signal_and_wait(runtime::Runtime& rt, const std::string& id, int signal, in
     if (!pidfd) return errno == ESRCH;
     if (auto r = rt.kill(id, signal, false); !r) return r.error().code() == ESRCH;
     return wait_pidfd(pidfd.get(), timeout_ms);
+}
+
+// A console socket in a directory of its own: concurrent `exec -t`s into one container must not
+// take each other's socket.
+class ExecConsole {
+  public:
+    static Result<std::unique_ptr<ExecConsole>> open(const std::string& container_dir) {
+        std::string templ = container_dir + "/exec-XXXXXX";
+        if (!mkdtemp(templ.data())) return Error::from_errno("mkdtemp in " + container_dir);
+        std::unique_ptr<ExecConsole> console(new ExecConsole(templ));
+        auto cs = ConsoleSocket::listen(templ);
+        if (!cs) return std::move(cs).error();
+        console->socket_.emplace(std::move(*cs));
+        return console;
+    }
+    ExecConsole(const ExecConsole&) = delete;
+    ~ExecConsole() {
+        socket_.reset();
+        ::rmdir(dir_.c_str());
+    }
+    ConsoleSocket& socket() { return *socket_; }
+
+  private:
+    explicit ExecConsole(std::string dir) : dir_(std::move(dir)) {}
+    std::string dir_;
+    std::optional<ConsoleSocket> socket_;
+};
+
+// The exec'd process, our child: killed and reaped unless reap() ran.
+class ExecChild {
+  public:
+    explicit ExecChild(pid_t pid)
+        : pid_(pid), pidfd_(static_cast<int>(syscall(SYS_pidfd_open, pid, 0))) {}
+    ExecChild(const ExecChild&) = delete;
+    ~ExecChild() {
+        if (pid_ <= 0) return;
+        ::kill(pid_, SIGKILL);
+        while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+        }
+    }
+    pid_t pid() const { return pid_; }
+    int pidfd() const { return pidfd_.get(); }
+    // Reaps the exited process: its exit code, 128+N for signal N.
+    Result<int> reap() {
+        auto code = wait_for_child(pid_, "the exec'd process");
+        if (code) pid_ = -1;
+        return code;
+    }
+
+  private:
+    pid_t pid_;
+    UniqueFd pidfd_;
+};
+
+// The container's process changed as docker exec does: command, env over the container's,
+// workdir, and a user looked up in the container's own files.
+Result<runtime::Process> exec_process_for(const runtime::Process& base, const ExecRequest& req,
+                                          const std::string& rootfs) {
+    runtime::ExecOptions changes;
+    changes.args = req.command;
+    changes.env = req.env;
+    changes.cwd = req.workdir.value_or("");
+    changes.terminal = req.tty;
+    auto process = runtime::exec_process(base, changes);
+    if (!process) return std::move(process).error();
+    if (req.user) {
+        auto user = runtime::resolve_image_user(*req.user, rootfs);
+        if (!user) return std::move(user).error();
+        user->umask = process->user.umask;
+        process->user = std::move(*user);
+    }
+    winsize ws{};
+    if (req.tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col)
+        process->console_size = runtime::ConsoleSize{ws.ws_row, ws.ws_col};
+    return process;
+}
+
+// Proxies the terminal (if any) and forwards signals until the process exits; its exit code.
+Result<int> wait_exec(ExecChild& child, ExecConsole* console, const ExecRequest& req,
+                      const ForwardedSignals& signals) {
+    UniqueFd master;
+    if (console) {
+        auto m = console->socket().receive_master(10000);
+        if (!m) return std::move(m).error();
+        master = std::move(*m);
+    }
+    {
+        RawMode raw;
+        ProxyFds fds;
+        fds.signal_fd = signals.fd();
+        if (master) {
+            fds.master = master.get();
+            fds.in = req.interactive ? STDIN_FILENO : -1;
+            fds.out = STDOUT_FILENO;
+            fds.winsize = isatty(STDOUT_FILENO) ? STDOUT_FILENO : -1;
+            if (req.interactive) raw = RawMode::enter(STDIN_FILENO);
+        }
+        SKIFF_TRY(wait_and_proxy(child.pidfd(), child.pid(), fds));
+    }
+    return child.reap();
 }
 
 }  // namespace
@@ -676,13 +781,16 @@ Result<RunResult> ContainerManager::run(const RunRequest& req) {
             spec->process->console_size = runtime::ConsoleSize{ws.ws_row, ws.ws_col};
     }
     info.command = spec->process->args;
-    SKIFF_TRY(fs::write_file(info.dir + "/config.json", runtime::spec_to_json(*spec), 0600));
+    std::string config_json = runtime::spec_to_json(*spec);
+    SKIFF_TRY(fs::write_file(info.dir + "/config.json", config_json, 0600));
     SKIFF_TRY(save(rec));
 
     StartIo io;
     io.foreground = !req.detach;
     io.interactive = req.interactive;
     io.tty = req.tty;
+    io.spec = &*spec;
+    io.config_json = &config_json;
     RunResult result;
     result.id = info.id;
     if (req.detach) {
@@ -714,6 +822,39 @@ Result<std::vector<ContainerInfo>> ContainerManager::ps(bool all) {
     std::sort(out.begin(), out.end(),
               [](const ContainerInfo& a, const ContainerInfo& b) { return a.created > b.created; });
     return out;
+}
+
+Result<int> ContainerManager::exec(const ExecRequest& req) {
+    if (req.command.empty()) return Error(EINVAL, "exec needs a command");
+    auto info = inspect(req.name);
+    if (!info) return std::move(info).error();
+    if (info->state != ContainerState::running)
+        return Error(ESRCH, "container " + info->name + " is not running");
+    auto spec = runtime::load_spec(info->dir);
+    if (!spec) return std::move(spec).error();
+    if (!spec->process) return Error(EINVAL, "container " + info->name + " has no process");
+    auto process = exec_process_for(*spec->process, req, info->dir + "/rootfs");
+    if (!process) return std::move(process).error();
+
+    ForwardedSignals signals;
+    std::unique_ptr<ExecConsole> console;
+    if (req.tty) {
+        auto c = ExecConsole::open(info->dir);
+        if (!c) return std::move(c).error();
+        console = std::move(*c);
+    }
+    UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    if (!devnull) return Error::from_errno("open /dev/null");
+    runtime::ExecOptions options;
+    options.id = info->id;
+    options.process = std::move(*process);
+    if (console) options.console_socket = console->socket().connect_path();
+    if (!req.interactive) options.stdio[0] = devnull.get();
+    auto pid = runtime_.exec_start(options);
+    if (!pid) return std::move(pid).error().context("exec in " + info->name);
+    ExecChild child(*pid);
+    if (child.pidfd() < 0) return Error::from_errno("pidfd_open of the exec'd process");
+    return wait_exec(child, console.get(), req, signals);
 }
 
 Result<std::string> ContainerManager::resolve(const std::string& name_or_id) {

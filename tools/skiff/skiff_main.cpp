@@ -12,6 +12,7 @@
 
 #include "skiff/base/log.hpp"
 #include "skiff/cli/containers.hpp"
+#include "skiff/images/archive.hpp"
 #include "skiff/images/credentials.hpp"
 #include "skiff/images/image_service.hpp"
 #include "skiff/images/reference.hpp"
@@ -33,12 +34,17 @@ const char* kUsage =
     "  skiff image ls | rm IMAGE... | tag SOURCE TARGET | prune | inspect IMAGE\n"
     "  skiff login [-u USER] [-p PASS | --password-stdin] [--tls-verify=false] REGISTRY\n"
     "  skiff pull IMAGE          (same as skiff image pull)\n"
+    "  skiff image import [--name NAME] [--format auto|oci|docker-archive|rootfs]\n"
+    "                     [--platform OS/ARCH] SOURCE[:REF] [NAME]\n"
+    "  skiff image export [--format oci|oci-dir|docker-archive] [--platform OS/ARCH] IMAGE DEST\n"
+    "  skiff load -i FILE | save -o FILE IMAGE...   (docker's names for import and export)\n"
     "containers:\n"
     "  skiff run [--rm] [-d] [--name N] [-e K=V] [-v SRC:DST[:ro]] [-w DIR] [-u USER]\n"
     "            [--memory 64m] [--cpus 0.5] [--pids-limit N] [--read-only]\n"
     "            [--cap-add CAP] [--cap-drop CAP] [--network none|host] [--entrypoint E]\n"
     "            [-i] [-t] IMAGE [COMMAND...]\n"
     "  skiff ps [-a] | logs [-f] NAME | stop [-t SECS] NAME | rm [-f] NAME...\n"
+    "  skiff exec [-i] [-t] [-e K=V] [-w DIR] [-u USER] NAME COMMAND...\n"
     "\n"
     "global: --root DIR (default /var/lib/skiff), --debug\n";
 
@@ -125,28 +131,22 @@ void add_registry_options(po::options_description& d) {
         "cert-file", po::value<std::string>(), "")("creds", po::value<std::string>(), "");
 }
 
-Result<images::PullOptions> pull_options(const po::variables_map& vm, const std::string& ref) {
+// Option `name` parsed by parse (a platform, a format...) into out; absent leaves out as it is.
+template <class T, class Parse>
+Status option_into(const po::variables_map& vm, const char* name, Parse parse, T& out) {
+    if (!vm.count(name)) return {};
+    auto value = parse(vm[name].as<std::string>());
+    if (!value) return std::move(value).error().context(std::string("--") + name);
+    out = std::move(*value);
+    return {};
+}
+
+Result<images::PullOptions> pull_options(const po::variables_map& vm) {
     images::PullOptions o;
-    if (vm.count("platform")) {
-        auto p = images::parse_platform(vm["platform"].as<std::string>());
-        if (!p) return std::move(p).error().context("--platform");
-        o.platform = *p;
-    }
-    if (flag_false(vm, "tls-verify")) {
-        // podman's meaning: a registry without (valid) TLS. Plain HTTP when it has none at all.
-        o.tls_verify = false;
-        auto r = images::Reference::parse(ref);
-        if (r) {
-            images::RegistryClient::Options probe;
-            probe.registry_host = r->registry_host();
-            probe.tls_verify = false;
-            probe.connect_timeout_ms = 3000;
-            images::RegistryClient client(probe);
-            auto ping = client.ping();
-            if (!ping && ping.error().message().find("TLS") != std::string::npos)
-                o.plain_http = true;
-        }
-    }
+    SKIFF_TRY(option_into(vm, "platform", images::parse_platform, o.platform));
+    // podman's meaning: a registry without (valid) TLS; the client falls back to plain HTTP when
+    // it has no TLS at all.
+    if (flag_false(vm, "tls-verify")) o.tls_verify = false;
     if (vm.count("cert-file")) o.ca_file = vm["cert-file"].as<std::string>();
     if (vm.count("creds")) {
         auto c = images::Credentials::parse(vm["creds"].as<std::string>());
@@ -185,7 +185,7 @@ int image_pull(const Global& g, const std::vector<std::string>& args) {
     }
     if (!vm.count("ref")) return usage_error("pull needs an image");
     std::string ref = vm["ref"].as<std::string>();
-    auto options = pull_options(vm, ref);
+    auto options = pull_options(vm);
     if (!options) return fail(options.error());
     Progress progress(!vm["quiet"].as<bool>());
     options->progress = progress.callback();
@@ -216,7 +216,7 @@ int image_push(const Global& g, const std::vector<std::string>& args) {
     if (!vm.count("refs")) return usage_error("push needs an image");
     auto refs = vm["refs"].as<std::vector<std::string>>();
     std::string source = refs[0], target = refs.size() > 1 ? refs[1] : refs[0];
-    auto options = pull_options(vm, target);
+    auto options = pull_options(vm);
     if (!options) return fail(options.error());
     auto svc = open_images(g);
     if (!svc) return fail(svc.error());
@@ -267,12 +267,100 @@ int image_inspect(const Global& g, const std::string& ref) {
     return 0;
 }
 
+// `image import [--name N] [--format F] [--platform P] SOURCE[:REF] [NAME]` and docker's
+// `load -i FILE`: SOURCE[:REF] as skopeo's oci:DIR:REF picks one image of an archive.
+int image_import(const Global& g, const std::vector<std::string>& args, const std::string& cmd) {
+    po::options_description d;
+    d.add_options()("name", po::value<std::string>(), "")("format", po::value<std::string>(), "")(
+        "platform", po::value<std::string>(), "")("input,i", po::value<std::string>(), "")(
+        "quiet,q", po::bool_switch(), "")("args", po::value<std::vector<std::string>>(), "");
+    po::positional_options_description pos;
+    pos.add("args", -1);
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
+    } catch (const std::exception& e) {
+        return usage_error(cmd + ": " + e.what());
+    }
+    std::vector<std::string> words;
+    if (vm.count("input")) words.push_back(vm["input"].as<std::string>());
+    if (vm.count("args"))
+        for (const auto& a : vm["args"].as<std::vector<std::string>>()) words.push_back(a);
+    if (cmd == "load" && !vm.count("input"))
+        return usage_error("load needs -i FILE (the archive is read more than once, so not stdin)");
+    if (words.empty() || words.size() > 2) return usage_error(cmd + " needs SOURCE [NAME]");
+    images::ImportOptions o;
+    std::tie(words[0], o.selector) = images::split_import_source(words[0]);
+    if (words.size() == 2) o.name = words[1];
+    if (vm.count("name")) {
+        if (!o.name.empty()) return usage_error(cmd + ": NAME given twice");
+        o.name = vm["name"].as<std::string>();
+    }
+    if (auto s = option_into(vm, "format", images::parse_import_format, o.format); !s)
+        return fail(s.error());
+    if (auto s = option_into(vm, "platform", images::parse_platform, o.platform); !s)
+        return fail(s.error());
+    auto svc = open_images(g);
+    if (!svc) return fail(svc.error());
+    auto imported = images::import_image(*svc, words[0], o);
+    if (!imported) return fail(imported.error());
+    for (const auto& img : imported->images) {
+        if (!vm["quiet"].as<bool>())
+            std::fprintf(stderr, "%s: imported (%s)\n", img.name.c_str(),
+                         std::string(images::format_name(imported->format)).c_str());
+        std::printf("%s\n", img.digest.str().c_str());
+    }
+    return 0;
+}
+
+// `image export [--format F] [--platform P] IMAGE DEST` and docker's `save -o FILE IMAGE...`
+// (a docker-archive unless --format says otherwise).
+int image_export(const Global& g, const std::vector<std::string>& args, const std::string& cmd) {
+    po::options_description d;
+    d.add_options()("format", po::value<std::string>(), "")(
+        "platform", po::value<std::string>(), "")("output,o", po::value<std::string>(), "")(
+        "args", po::value<std::vector<std::string>>(), "");
+    po::positional_options_description pos;
+    pos.add("args", -1);
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
+    } catch (const std::exception& e) {
+        return usage_error(cmd + ": " + e.what());
+    }
+    std::vector<std::string> refs;
+    if (vm.count("args")) refs = vm["args"].as<std::vector<std::string>>();
+    std::string dest;
+    bool save = cmd == "save";
+    if (save) {
+        if (!vm.count("output") || refs.empty())
+            return usage_error("save needs -o FILE and an image");
+        dest = vm["output"].as<std::string>();
+    } else {
+        if (refs.size() != 2) return usage_error("image export needs IMAGE and DEST");
+        dest = refs.back();
+        refs.pop_back();
+    }
+    images::ExportOptions o;
+    o.format = save ? images::ExportFormat::kDockerArchive : images::default_export_format(dest);
+    if (auto s = option_into(vm, "format", images::parse_export_format, o.format); !s)
+        return fail(s.error());
+    if (auto s = option_into(vm, "platform", images::parse_platform, o.platform); !s)
+        return fail(s.error());
+    auto svc = open_images(g);
+    if (!svc) return fail(svc.error());
+    if (auto s = images::export_images(*svc, refs, dest, o); !s) return fail(s.error());
+    return 0;
+}
+
 int cmd_image(const Global& g, const std::vector<std::string>& args) {
     if (args.empty()) return usage_error("image needs a subcommand (pull, ls, rm, tag, prune, inspect)");
     std::string sub = args[0];
     std::vector<std::string> rest(args.begin() + 1, args.end());
     if (sub == "pull") return image_pull(g, rest);
     if (sub == "push") return image_push(g, rest);
+    if (sub == "import") return image_import(g, rest, "image import");
+    if (sub == "export") return image_export(g, rest, "image export");
     if (sub == "ls" || sub == "list") return image_ls(g);
     if (sub == "inspect") {
         if (rest.size() != 1) return usage_error("image inspect needs one image");
@@ -334,12 +422,7 @@ int cmd_login(const std::vector<std::string>& args) {
     images::RegistryClient::Options o;
     o.registry_host = host;
     o.credentials = creds;
-    if (flag_false(vm, "tls-verify")) {
-        o.tls_verify = false;
-        images::RegistryClient probe(o);
-        if (auto p = probe.ping(); !p && p.error().message().find("TLS") != std::string::npos)
-            o.plain_http = true;
-    }
+    if (flag_false(vm, "tls-verify")) o.tls_verify = false;
     if (vm.count("cert-file")) o.ca_file = vm["cert-file"].as<std::string>();
     images::RegistryClient client(o);
     if (auto p = client.ping(); !p) return fail(p.error().context("login " + host));
@@ -410,7 +493,7 @@ int cmd_run(const Global& g, const std::vector<std::string>& args) {
     auto image = svc->get(ref);
     if (!image && image.error().code() == ENOENT) {
         // Like docker: a missing image is pulled first.
-        auto po_ = pull_options(vm, ref);
+        auto po_ = pull_options(vm);
         if (!po_) return fail(po_.error());
         auto pulled = svc->pull(ref, *po_);
         if (!pulled) return fail(pulled.error());
@@ -472,6 +555,31 @@ int cmd_containers(const Global& g, const std::string& cmd, const std::vector<st
     return rc;
 }
 
+int cmd_exec(const Global& g, const std::vector<std::string>& args) {
+    po::options_description d;
+    d.add_options()("interactive,i", po::bool_switch(), "")("tty,t", po::bool_switch(), "")(
+        "env,e", po::value<std::vector<std::string>>(), "")(
+        "workdir,w", po::value<std::string>(), "")("user,u", po::value<std::string>(), "");
+    std::vector<std::string> options, rest;
+    split_at_positional(args, {"-e", "--env", "-w", "--workdir", "-u", "--user"}, options, rest);
+    po::variables_map vm;
+    std::string error;
+    if (!parse(options, d, vm, error)) return usage_error("exec: " + error);
+    if (rest.size() < 2) return usage_error("exec needs a container and a command");
+    cli::ExecRequest req;
+    req.name = rest[0];
+    req.command.assign(rest.begin() + 1, rest.end());
+    if (vm.count("env")) req.env = vm["env"].as<std::vector<std::string>>();
+    if (vm.count("workdir")) req.workdir = vm["workdir"].as<std::string>();
+    if (vm.count("user")) req.user = vm["user"].as<std::string>();
+    req.interactive = vm["interactive"].as<bool>();
+    req.tty = vm["tty"].as<bool>();
+    cli::ContainerManager manager(cli::ManagerOptions{g.root + "/containers", "/run/skiff/runtime"});
+    auto code = manager.exec(req);
+    if (!code) return fail(code.error());
+    return *code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -508,8 +616,11 @@ int main(int argc, char** argv) {
     if (cmd == "pull") return image_pull(g, args);
     if (cmd == "push") return image_push(g, args);
     if (cmd == "images") return image_ls(g);
+    if (cmd == "load") return image_import(g, args, "load");
+    if (cmd == "save") return image_export(g, args, "save");
     if (cmd == "login") return cmd_login(args);
     if (cmd == "run") return cmd_run(g, args);
+    if (cmd == "exec") return cmd_exec(g, args);
     if (cmd == "ps" || cmd == "logs" || cmd == "stop" || cmd == "rm")
         return cmd_containers(g, cmd, args);
     return usage_error("unknown command \"" + cmd + "\"");

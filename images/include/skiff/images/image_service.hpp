@@ -17,7 +17,7 @@ namespace skiff::images {
 struct PullOptions {
     Platform platform = host_platform();
     bool tls_verify = true;
-    bool plain_http = false;  // talk http:// (implied by tls_verify=false for plain registries)
+    bool plain_http = false;  // http:// from the start (tls_verify=false finds it out by itself)
     std::string ca_file;
     std::optional<Credentials> credentials;  // else ~/.docker/config.json, if it has the host
     int parallel = 4;                         // layers downloaded and unpacked at once

@@ -56,7 +56,7 @@ class RegistryClient {
 
     struct Options {
         std::string registry_host;  // "127.0.0.1:5000"
-        bool tls_verify = true;     // false: accept any certificate
+        bool tls_verify = true;     // false: any certificate, or plain HTTP if there is no TLS
         bool plain_http = false;    // http:// instead of https://
         std::string ca_file;        // PEM CA bundle to verify the registry with (CURLOPT_CAINFO)
         std::optional<Credentials> credentials;

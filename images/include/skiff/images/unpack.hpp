@@ -30,6 +30,9 @@ struct UnpackOptions {
     bool apply_whiteouts_in_place = false;
     // Set owners from the tar headers (needs CAP_CHOWN). false keeps the caller's ids.
     bool set_owners = true;
+    // false: leave UnpackStats::blob_digest empty, for a caller that hashes the blob itself (a
+    // pull streaming the download into the store's verifying writer and into the unpacker).
+    bool hash_blob = true;
 };
 
 struct UnpackStats {

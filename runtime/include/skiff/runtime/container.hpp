@@ -8,8 +8,11 @@
 #include <vector>
 
 #include "skiff/base/result.hpp"
+#include "skiff/runtime/spec.hpp"
 
 namespace skiff::runtime {
+
+struct Spec;
 
 struct CreateOptions {
     std::string id;
@@ -21,6 +24,10 @@ struct CreateOptions {
     // The container's stdin, stdout and stderr; -1 keeps the caller's (runc's behaviour). A
     // library caller such as `skiff run -d` points them at a log file.
     int stdio[3] = {-1, -1, -1};
+    // A library caller that built the spec itself (skiff run) passes it with the config.json text
+    // it wrote to the bundle, sparing a re-read and re-parse. Both or neither.
+    const Spec* spec = nullptr;
+    std::string config_json;
 };
 
 enum class ContainerStatus { creating, created, running, stopped, paused };
@@ -34,6 +41,47 @@ struct ContainerState {
     // The state JSON of the runtime spec (ociVersion, id, status, pid, bundle, annotations).
     std::string to_json() const;
 };
+
+// ---- exec: one more process in an existing container ----
+
+// What exec runs. With process (exec --process FILE) that process is used as it is. Without,
+// the container's own config process is the base and the fields below change it the way
+// runc exec's flags do.
+struct ExecOptions {
+    std::string id;
+    std::optional<Process> process;
+    std::vector<std::string> args;              // the command; required without process
+    std::vector<std::string> env;               // KEY=VALUE; replaces a base entry of that key
+    std::string cwd;                            // empty: the base's
+    std::optional<uint32_t> uid, gid;           // --user UID[:GID]
+    std::vector<uint32_t> additional_gids;      // added to the base's
+    std::vector<std::string> add_capabilities;  // --cap: bounding, effective, permitted, ambient
+    std::optional<bool> no_new_privileges;      // --no-new-privs
+    bool terminal = false;                      // --tty (the base's terminal is not used)
+
+    bool detach = false;          // the process is nobody's child: the host reaps it (runc -d)
+    std::string pid_file;         // written with the process's pid once it runs its program
+    std::string console_socket;   // receives the terminal's master (terminal needs it)
+    int preserve_fds = 0;         // fds 3 .. 3+N-1 pass into the process
+    int stdio[3] = {-1, -1, -1};  // -1 keeps the caller's
+};
+
+// The process exec runs for options, given the container's config process (runc's rules: the
+// last --env of a key wins in place, --user keeps the base's gid unless it names one, --cap adds
+// to every set but the inheritable one). Pure; checks the result as config.json's process.
+[[nodiscard]] Result<Process> exec_process(const Process& container_process,
+                                           const ExecOptions& options);
+// The text of `exec --process FILE`: one OCI process object, checked as config.json's process.
+[[nodiscard]] Result<Process> parse_exec_process(const std::string& json_text);
+struct UserIds {
+    uint32_t uid = 0;
+    std::optional<uint32_t> gid;
+};
+// runc's --user: "UID" or "UID:GID", numbers only.
+[[nodiscard]] Result<UserIds> parse_user_ids(const std::string& text);
+// --cap names: "CAP_NET_ADMIN", "net_admin" or "NET_ADMIN" to "CAP_NET_ADMIN", if this kernel
+// knows it.
+[[nodiscard]] Result<std::string> parse_capability_name(const std::string& text);
 
 // The runtime rooted at a state directory (runc's --root). Every operation on one container
 // holds that container's lock, so concurrent commands are serialised.
@@ -55,6 +103,16 @@ public:
     [[nodiscard]] Result<std::vector<ContainerState>> list();
     // Pids of every process in the container's cgroup (host pid namespace).
     [[nodiscard]] Result<std::vector<pid_t>> pids(const std::string& id);
+
+    // exec into a created or running container: the process joins every namespace of the
+    // container's init and its cgroups, and gets the container's seccomp filter. Returns the
+    // process's pid (host pid namespace) once it runs its program; failures before that (no
+    // such executable, bad cwd or user) are errors. Without detach the caller is the process's
+    // parent and must reap it.
+    [[nodiscard]] Result<pid_t> exec_start(const ExecOptions& options);
+    // exec_start, then waits while forwarding INT, TERM, HUP, QUIT, USR1, USR2 and WINCH to the
+    // process: its exit code, 128+N for signal N. With detach, 0 once it runs.
+    [[nodiscard]] Result<int> exec(const ExecOptions& options);
 
     const std::string& root() const { return root_; }
 

@@ -47,6 +47,10 @@ struct RunOptions {
 // "SRC:DST[:ro|rw]"; SRC must be an absolute path.
 [[nodiscard]] Result<VolumeMount> parse_volume(const std::string& text);
 
+// docker's --user ("name", "uid", "name:group", "uid:gid", supplementary groups from
+// /etc/group) against the files of the root file system at rootfs, resolved inside it.
+[[nodiscard]] Result<User> resolve_image_user(const std::string& user, const std::string& rootfs);
+
 // The spec for a container of the image whose unpacked root file system is at rootfs (user and
 // group names are looked up in its /etc/passwd and /etc/group, resolved inside it). Starts from
 // default_spec(): Docker's capabilities adjusted by cap_add/cap_drop, a seccomp profile for the

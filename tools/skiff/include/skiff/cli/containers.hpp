@@ -1,10 +1,11 @@
-// Single-host containers (`skiff run|ps|logs|stop|rm`): records, rootfs, monitor, lookups.
+// Single-host containers (`skiff run|ps|logs|stop|rm|exec`): records, rootfs, monitor, lookups.
 #pragma once
 
 #include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,17 @@ struct RunRequest {
     bool remove_after = false;        // --rm
     bool interactive = false;         // -i: the caller's stdin, else /dev/null
     bool tty = false;                 // -t
+};
+
+// What `skiff exec` asks for (docker's meaning for each flag).
+struct ExecRequest {
+    std::string name;  // the container's name, id or id prefix
+    std::vector<std::string> command;
+    std::vector<std::string> env;        // -e KEY=VALUE, over the container's
+    std::optional<std::string> workdir;  // -w
+    std::optional<std::string> user;     // -u: name, uid, name:group or uid:gid
+    bool interactive = false;            // -i: the caller's stdin, else /dev/null
+    bool tty = false;                    // -t
 };
 
 struct RunResult {
@@ -79,6 +91,10 @@ class ContainerManager {
     [[nodiscard]] Status stop(const std::string& name_or_id, int timeout_s = 10);
     // Removes a stopped container (force: kills a running one first) and all it had.
     [[nodiscard]] Status rm(const std::string& name_or_id, bool force);
+    // Runs a command in a running container (its namespaces, cgroups, capabilities and seccomp
+    // filter; its env, cwd and user unless the request changes them). Foreground only: the
+    // caller's stdio or a pty, forwarded signals as with run; the exit code passes through.
+    [[nodiscard]] Result<int> exec(const ExecRequest& request);
     // A name, a full id or a unique id prefix to the full id.
     [[nodiscard]] Result<std::string> resolve(const std::string& name_or_id);
 

@@ -1,0 +1,26 @@
+// A container's recorded state as other runtime files read it (exec), taken under its lock.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "skiff/base/result.hpp"
+#include "skiff/base/unique_fd.hpp"
+#include "skiff/runtime/container.hpp"
+
+namespace skiff::runtime {
+
+struct RecordedContainer {
+    std::string id, config, cgroup_path;  // config: the config.json text create saw
+    pid_t pid = 0;                        // the init, named for good by pid and start_time
+    unsigned long long start_time = 0;
+    ContainerStatus status = ContainerStatus::stopped;
+    UniqueFd lock;  // keeps the container locked until it is closed
+};
+
+// Reads the record of container id under root; ENOENT names the container when it is unknown.
+[[nodiscard]] Result<RecordedContainer> read_recorded(const std::string& root,
+                                                      const std::string& id);
+
+}  // namespace skiff::runtime
