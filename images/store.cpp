@@ -230,6 +230,7 @@ struct BlobWriter::State {
     Sha256 hash;
     uint64_t written = 0;
     uint64_t flushing_from = 0;  // writeback started up to here
+    bool sync = true;             // StoreOptions::sync_content
     bool finished = false;
 
     std::string name() const { return "ingest blob " + expected.str(); }
@@ -238,7 +239,7 @@ struct BlobWriter::State {
     // every full 8 MiB as it is written (without waiting for it) leaves the fsync only the tail.
     void start_writeback() {
         constexpr uint64_t kChunk = 8 << 20;
-        if (written - flushing_from < kChunk) return;
+        if (!sync || written - flushing_from < kChunk) return;
         uint64_t len = (written - flushing_from) / kChunk * kChunk;
         // Advisory: an error here leaves the data to the final fsync, which reports it.
         (void)::sync_file_range(fd.get(), static_cast<off64_t>(flushing_from),
@@ -301,8 +302,8 @@ Result<std::string> BlobWriter::commit() {
     if (actual != s.expected)
         return fail(Error(EINVAL, s.name() + ": digest mismatch: expected " + s.expected.str() +
                                       ", got " + actual.str()));
-    // The data must be on disk before the name is: after a crash, a blob under blobs/ is whole.
-    if (::fsync(s.fd.get()) != 0) return fail(Error::from_errno(s.name() + ": fsync"));
+    // The data must be on disk before the name is: after a power cut, a blob under blobs/ is whole.
+    if (s.sync && ::fsync(s.fd.get()) != 0) return fail(Error::from_errno(s.name() + ": fsync"));
     if (::fchmod(s.fd.get(), 0444) != 0) return fail(Error::from_errno(s.name() + ": chmod"));
     // Replacing an identical blob that a concurrent ingest published first is harmless.
     if (::rename(s.tmp_path.c_str(), s.final_path.c_str()) != 0)
@@ -345,6 +346,7 @@ Result<BlobWriter> Store::begin_blob(const Digest& expected,
     auto tmp = create_locked_temp(root_ + "/ingest", "sha256-" + expected.hex);
     if (!tmp) return std::move(tmp).error().context("ingest blob " + expected.str());
     auto s = std::make_unique<BlobWriter::State>();
+    s->sync = options_.sync_content;
     s->fd = std::move(tmp->first);
     s->tmp_path = std::move(tmp->second);
     s->final_path = blob_path(expected);
@@ -533,7 +535,7 @@ Result<std::string> Store::ensure_snapshot(const Digest& diff_id, const FillFn& 
         return std::move(r).error().context(ctx + ": unpack");
     }
     // One syncfs instead of an fsync per file: a snapshot that exists after a crash must be whole.
-    if (options_.sync_snapshots && ::syncfs(tmp_fd.get()) != 0) {
+    if (options_.sync_content && ::syncfs(tmp_fd.get()) != 0) {
         Error e = Error::from_errno(ctx + ": syncfs");
         discard();
         return e;
