@@ -1,23 +1,10 @@
 # Tests `skiff-oci exec`: the new process joins the container's namespaces, cgroups, capabilities, seccomp and no_new_privs; flags, exit codes, tty, fds, errors, leaks.
 source "$(dirname "$0")/lib.sh"
 
-CONSOLE_RECV=$SKIFF_BUILD/fixtures/console-recv
 TMPFS_TMP='.mounts += [{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]}]'
 # The init leaves a file in its own /tmp (a tmpfs only its mount namespace has), then sleeps as pid 1.
 INIT=(sh -c 'echo from-init >/tmp/init-marker && exec sleep 1000')
 STATUS_FIELDS='grep -E "^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):" /proc/self/status'
-
-build_console_recv() {
-    [[ -x $CONSOLE_RECV && $CONSOLE_RECV -nt $FIXTURES/console-recv.c ]] && return
-    command -v cc >/dev/null || die "cc not found (apt-get install gcc libc6-dev)"
-    mkdir -p "$(dirname "$CONSOLE_RECV")"
-    (
-        flock 9
-        [[ -x $CONSOLE_RECV && $CONSOLE_RECV -nt $FIXTURES/console-recv.c ]] && exit 0
-        cc -static -O2 -Wall -Wextra -Werror -o "$CONSOLE_RECV.tmp.$$" "$FIXTURES/console-recv.c" &&
-            mv "$CONSOLE_RECV.tmp.$$" "$CONSOLE_RECV"
-    ) 9>"$CONSOLE_RECV.lock" || die "building $CONSOLE_RECV from console-recv.c failed"
-}
 
 init_ready() { oci exec "$1" test -e /tmp/init-marker >/dev/null 2>&1; }
 

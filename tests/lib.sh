@@ -58,6 +58,19 @@ assert_nonzero_rc() { # LABEL [ACTUAL=$RC]
 }
 
 # ---- running things ------------------------------------------------------------------------
+# console-recv (tests/fixtures/console-recv.c): receives a terminal's master over --console-socket.
+CONSOLE_RECV=$SKIFF_BUILD/fixtures/console-recv
+build_console_recv() {
+    [[ -x $CONSOLE_RECV && $CONSOLE_RECV -nt $FIXTURES/console-recv.c ]] && return
+    command -v cc >/dev/null || die "cc not found (apt-get install gcc libc6-dev)"
+    mkdir -p "$(dirname "$CONSOLE_RECV")"
+    (
+        flock 9
+        [[ -x $CONSOLE_RECV && $CONSOLE_RECV -nt $FIXTURES/console-recv.c ]] && exit 0
+        cc -static -O2 -Wall -Wextra -Werror -o "$CONSOLE_RECV.tmp.$$" "$FIXTURES/console-recv.c" &&
+            mv "$CONSOLE_RECV.tmp.$$" "$CONSOLE_RECV"
+    ) 9>"$CONSOLE_RECV.lock" || die "building $CONSOLE_RECV from console-recv.c failed"
+}
 # Sets ID to a fresh container id (t-PID-N) and remembers it for cleanup.
 new_id() { ID_SEQ=$((ID_SEQ + 1)); ID="t-$$-$ID_SEQ"; register_id "$ID"; }
 register_id() { [[ " ${IDS[*]} " == *" $1 "* ]] || IDS+=("$1"); }

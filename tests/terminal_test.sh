@@ -1,20 +1,6 @@
 # Tests process.terminal: the pty master reaches --console-socket; the process has a tty as stdio and /dev/console.
 source "$(dirname "$0")/lib.sh"
 
-CONSOLE_RECV=$SKIFF_BUILD/fixtures/console-recv
-
-build_console_recv() {
-    [[ -x $CONSOLE_RECV && $CONSOLE_RECV -nt $FIXTURES/console-recv.c ]] && return
-    command -v cc >/dev/null || die "cc not found (apt-get install gcc libc6-dev)"
-    mkdir -p "$(dirname "$CONSOLE_RECV")"
-    (
-        flock 9
-        [[ -x $CONSOLE_RECV && $CONSOLE_RECV -nt $FIXTURES/console-recv.c ]] && exit 0
-        cc -static -O2 -Wall -Wextra -Werror -o "$CONSOLE_RECV.tmp.$$" "$FIXTURES/console-recv.c" &&
-            mv "$CONSOLE_RECV.tmp.$$" "$CONSOLE_RECV"
-    ) 9>"$CONSOLE_RECV.lock" || die "building $CONSOLE_RECV from console-recv.c failed"
-}
-
 # start_console_recv NAME [INPUT]: listens on $TMP/NAME.sock in the background; sets SOCK, RECV_PID, RECV_OUT.
 start_console_recv() {
     SOCK=$TMP/$1.sock RECV_OUT=$TMP/$1.console RECV_ERR=$TMP/$1.console-err

@@ -98,6 +98,19 @@ bool parse(const std::vector<std::string>& args, const po::options_description& 
     }
 }
 
+// parse() with positional arguments; the error reads "CMD: what boost said".
+bool parse_positional(const std::vector<std::string>& args, const po::options_description& desc,
+                      const po::positional_options_description& pos, po::variables_map& vm,
+                      std::string& error) {
+    try {
+        po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
+        return true;
+    } catch (const std::exception& e) {
+        error = e.what();
+        return false;
+    }
+}
+
 bool flag_false(const po::variables_map& vm, const char* name) {
     return vm.count(name) && vm[name].as<std::string>() == "false";
 }
@@ -178,11 +191,8 @@ int image_pull(const Global& g, const std::vector<std::string>& args) {
     po::positional_options_description pos;
     pos.add("ref", 1);
     po::variables_map vm;
-    try {
-        po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
-    } catch (const std::exception& e) {
-        return usage_error(std::string("pull: ") + e.what());
-    }
+    if (std::string error; !parse_positional(args, d, pos, vm, error))
+        return usage_error(std::string("pull: ") + error);
     if (!vm.count("ref")) return usage_error("pull needs an image");
     std::string ref = vm["ref"].as<std::string>();
     auto options = pull_options(vm);
@@ -208,11 +218,8 @@ int image_push(const Global& g, const std::vector<std::string>& args) {
     po::positional_options_description pos;
     pos.add("refs", 2);
     po::variables_map vm;
-    try {
-        po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
-    } catch (const std::exception& e) {
-        return usage_error(std::string("push: ") + e.what());
-    }
+    if (std::string error; !parse_positional(args, d, pos, vm, error))
+        return usage_error(std::string("push: ") + error);
     if (!vm.count("refs")) return usage_error("push needs an image");
     auto refs = vm["refs"].as<std::vector<std::string>>();
     std::string source = refs[0], target = refs.size() > 1 ? refs[1] : refs[0];
@@ -277,11 +284,8 @@ int image_import(const Global& g, const std::vector<std::string>& args, const st
     po::positional_options_description pos;
     pos.add("args", -1);
     po::variables_map vm;
-    try {
-        po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
-    } catch (const std::exception& e) {
-        return usage_error(cmd + ": " + e.what());
-    }
+    if (std::string error; !parse_positional(args, d, pos, vm, error))
+        return usage_error(cmd + ": " + error);
     std::vector<std::string> words;
     if (vm.count("input")) words.push_back(vm["input"].as<std::string>());
     if (vm.count("args"))
@@ -323,11 +327,8 @@ int image_export(const Global& g, const std::vector<std::string>& args, const st
     po::positional_options_description pos;
     pos.add("args", -1);
     po::variables_map vm;
-    try {
-        po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
-    } catch (const std::exception& e) {
-        return usage_error(cmd + ": " + e.what());
-    }
+    if (std::string error; !parse_positional(args, d, pos, vm, error))
+        return usage_error(cmd + ": " + error);
     std::vector<std::string> refs;
     if (vm.count("args")) refs = vm["args"].as<std::vector<std::string>>();
     std::string dest;
@@ -403,11 +404,8 @@ int cmd_login(const std::vector<std::string>& args) {
     po::positional_options_description pos;
     pos.add("host", 1);
     po::variables_map vm;
-    try {
-        po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
-    } catch (const std::exception& e) {
-        return usage_error(std::string("login: ") + e.what());
-    }
+    if (std::string error; !parse_positional(args, d, pos, vm, error))
+        return usage_error(std::string("login: ") + error);
     if (!vm.count("host") || !vm.count("username"))
         return usage_error("login needs -u USER and a registry");
     images::Credentials creds{vm["username"].as<std::string>(), ""};
@@ -528,11 +526,8 @@ int cmd_containers(const Global& g, const std::string& cmd, const std::vector<st
         for (auto& a : fixed)
             if (a == "-f") a = "--force";
     po::variables_map vm;
-    try {
-        po::store(po::command_line_parser(fixed).options(d).positional(pos).run(), vm);
-    } catch (const std::exception& e) {
-        return usage_error(cmd + ": " + e.what());
-    }
+    if (std::string error; !parse_positional(fixed, d, pos, vm, error))
+        return usage_error(cmd + ": " + error);
     std::vector<std::string> names;
     if (vm.count("names")) names = vm["names"].as<std::vector<std::string>>();
     cli::ContainerManager manager(cli::ManagerOptions{g.root + "/containers", "/run/skiff/runtime"});
