@@ -12,6 +12,8 @@
 
 #include "skiff/base/log.hpp"
 #include "skiff/cli/containers.hpp"
+#include "skiff/cli/net_command.hpp"
+#include "skiff/cli/svc_command.hpp"
 #include "skiff/images/archive.hpp"
 #include "skiff/images/credentials.hpp"
 #include "skiff/images/image_service.hpp"
@@ -45,6 +47,9 @@ const char* kUsage =
     "            [-i] [-t] IMAGE [COMMAND...]\n"
     "  skiff ps [-a] | logs [-f] NAME | stop [-t SECS] NAME | rm [-f] NAME...\n"
     "  skiff exec [-i] [-t] [-e K=V] [-w DIR] [-u USER] NAME COMMAND...\n"
+    "pod network:  skiff net setup|teardown|route ...   (skiff net --help)\n"
+    "services (eBPF load balancer):\n"
+    "  skiff svc add|rm|ls|stats|apply|unload|nodeport ...   (skiff svc --help)\n"
     "\n"
     "global: --root DIR (default /var/lib/skiff), --debug\n";
 
@@ -616,7 +621,9 @@ int main(int argc, char** argv) {
     if (cmd == "login") return cmd_login(args);
     if (cmd == "run") return cmd_run(g, args);
     if (cmd == "exec") return cmd_exec(g, args);
+    if (cmd == "net") return cmd_net(args);
     if (cmd == "ps" || cmd == "logs" || cmd == "stop" || cmd == "rm")
         return cmd_containers(g, cmd, args);
+    if (cmd == "svc") return cli::cmd_svc(args);
     return usage_error("unknown command \"" + cmd + "\"");
 }
