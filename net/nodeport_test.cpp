@@ -253,7 +253,8 @@ bool setup(Harness& h, std::ostringstream& out) {
             uint32_t backend_id = e.id;
             skiff_backend be{ip("10.88.1.2"), htons(e.backend_port), e.proto, SKIFF_BACKEND_ACTIVE,
                              e.id};
-            ok = ok && bpf_map_update_elem(slots, &sk, &backend_id, BPF_ANY) == 0 &&
+            skiff_slot slot{backend_id, be.addr, be.port, 0};
+            ok = ok && bpf_map_update_elem(slots, &sk, &slot, BPF_ANY) == 0 &&
                  bpf_map_update_elem(backends, &backend_id, &be, BPF_ANY) == 0;
         }
         if (!ok) {

@@ -146,7 +146,7 @@ struct PendingWrites {
     std::vector<uint32_t> backend_keys;
     std::vector<skiff_backend> backends;
     std::vector<skiff_slot_key> slot_keys;
-    std::vector<uint32_t> slots;
+    std::vector<skiff_slot> slots;
     std::vector<skiff_svc_key> service_keys;
     std::vector<skiff_svc> services;
 };
@@ -224,11 +224,12 @@ struct ServiceLb::State {
         std::vector<std::pair<uint32_t, skiff_backend>> out;
         for (uint32_t slot = 0; slot < value.total; ++slot) {
             skiff_slot_key sk{value.id, slot};
-            uint32_t id = 0;
+            skiff_slot s{};
             skiff_backend be{};
-            if (bpf_map_lookup_elem(slots.get(), &sk, &id) != 0 || bpf_map_lookup_elem(backends.get(), &id, &be) != 0)
+            if (bpf_map_lookup_elem(slots.get(), &sk, &s) != 0 ||
+                bpf_map_lookup_elem(backends.get(), &s.backend_id, &be) != 0)
                 return Error::from_errno("read slot " + std::to_string(slot) + " of service id " + std::to_string(value.id));
-            out.emplace_back(id, be);
+            out.emplace_back(s.backend_id, be);
         }
         return out;
     }
@@ -239,9 +240,10 @@ struct ServiceLb::State {
             return Error::from_errno("write backend " + format_endpoint(e));
         return {};
     }
-    Status write_slot(uint32_t svc_id, uint32_t slot, uint32_t backend_id) {
+    Status write_slot(uint32_t svc_id, uint32_t slot, uint32_t backend_id, const Endpoint& e) {
         skiff_slot_key sk{svc_id, slot};
-        if (bpf_map_update_elem(slots.get(), &sk, &backend_id, BPF_ANY) != 0)
+        skiff_slot value{backend_id, htonl(e.ip), htons(e.port), 0};
+        if (bpf_map_update_elem(slots.get(), &sk, &value, BPF_ANY) != 0)
             return Error::from_errno("write slot " + std::to_string(slot));
         return {};
     }
@@ -312,7 +314,8 @@ Status ServiceLb::State::upsert(const Service& wanted_in, PendingWrites* pending
         }
         ids.push_back(id);
     }
-    for (uint32_t slot = 0; slot < active; ++slot) SKIFF_TRY(write_slot(svc_id, slot, ids[slot]));
+    for (uint32_t slot = 0; slot < active; ++slot)
+        SKIFF_TRY(write_slot(svc_id, slot, ids[slot], wanted.backends[slot].endpoint));
 
     skiff_svc value{};
     value.id = svc_id;
@@ -339,7 +342,7 @@ Status ServiceLb::State::upsert(const Service& wanted_in, PendingWrites* pending
         auto it = old_backends.find(b.endpoint);
         if (it != old_backends.end() && it->second.second.state != SKIFF_BACKEND_TERMINATING)
             SKIFF_TRY(write_backend(ids[slot], b.endpoint, wanted.key.protocol, SKIFF_BACKEND_TERMINATING, svc_id));
-        SKIFF_TRY(write_slot(svc_id, slot, ids[slot]));
+        SKIFF_TRY(write_slot(svc_id, slot, ids[slot], b.endpoint));
     }
     for (uint32_t slot = static_cast<uint32_t>(ids.size()); *old && slot < (*old)->total; ++slot) {
         skiff_slot_key sk{svc_id, slot};
@@ -371,7 +374,7 @@ Status ServiceLb::State::add_new(const Service& wanted, const skiff_svc_key& key
                                                  *svc_id});
         // wanted is normalized (active backends first), so backend i takes slot i.
         pending.slot_keys.push_back(skiff_slot_key{*svc_id, static_cast<uint32_t>(pending.slot_keys.size() - first_slot)});
-        pending.slots.push_back(*id);
+        pending.slots.push_back(skiff_slot{*id, htonl(b.endpoint.ip), htons(b.endpoint.port), 0});
         if (!b.terminating) ++value.count;
     }
     if (wanted.node_port) {
@@ -562,12 +565,12 @@ Result<std::optional<Service>> ServiceLb::get(const ServiceKey& key) const {
 Result<std::vector<Service>> ServiceLb::list() const {
     auto services = dump_map<skiff_svc_key, skiff_svc>(state_->svc.get(), SKIFF_MAP_SERVICES);
     if (!services) return std::move(services).error();
-    auto slots = dump_map<skiff_slot_key, uint32_t>(state_->slots.get(), SKIFF_MAP_SLOTS);
+    auto slots = dump_map<skiff_slot_key, skiff_slot>(state_->slots.get(), SKIFF_MAP_SLOTS);
     if (!slots) return std::move(slots).error();
     auto backends = dump_map<uint32_t, skiff_backend>(state_->backends.get(), SKIFF_MAP_BACKENDS);
     if (!backends) return std::move(backends).error();
     std::map<std::pair<uint32_t, uint32_t>, uint32_t> slot_of;
-    for (const auto& [k, id] : *slots) slot_of[{k.svc_id, k.slot}] = id;
+    for (const auto& [k, slot] : *slots) slot_of[{k.svc_id, k.slot}] = slot.backend_id;
     std::map<uint32_t, skiff_backend> backend_of(backends->begin(), backends->end());
 
     std::vector<Service> out;

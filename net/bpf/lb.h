@@ -23,45 +23,42 @@ static __always_inline struct skiff_svc* lb_lookup_service(__be32 addr, __be16 p
     return bpf_map_lookup_elem(&skiff_svc, &key);
 }
 
-/* A backend of svc that may take a new connection from client, or NULL (no active backend).
- * *id_out gets its id. */
-static __always_inline struct skiff_backend* lb_select_backend(const struct skiff_svc* svc, __u64 client,
-                                                               __u32* id_out)
+/* Chooses a backend of svc for a new connection from client into *out (id, address, port).
+ * Returns 0, or -1 when the service has no active backend. */
+static __always_inline int lb_select_backend(const struct skiff_svc* svc, __u64 client, struct skiff_slot* out)
 {
     struct skiff_affinity_key akey = {.netns_cookie = client, .svc_id = svc->id};
-    struct skiff_backend* be;
     __u64 now = 0;
-    __u32 id;
 
-    if (svc->count == 0) return NULL;
+    if (svc->count == 0) return -1;
     if (svc->affinity_seconds) {
         now = bpf_ktime_get_ns();
         struct skiff_affinity* a = bpf_map_lookup_elem(&skiff_affinity, &akey);
         if (a && now - a->last_used_ns < (__u64)svc->affinity_seconds * SKIFF_NSEC_PER_SEC) {
-            id = a->backend_id;
-            be = bpf_map_lookup_elem(&skiff_backends, &id);
+            __u32 id = a->backend_id;
+            struct skiff_backend* be = bpf_map_lookup_elem(&skiff_backends, &id);
             /* A removed, reused or terminating backend ends the affinity. */
             if (be && be->svc_id == svc->id && be->state == SKIFF_BACKEND_ACTIVE) {
                 a->last_used_ns = now;
-                *id_out = id;
-                return be;
+                out->backend_id = id;
+                out->addr = be->addr;
+                out->port = be->port;
+                return 0;
             }
         }
     }
 
+    /* Slots below count hold active backends (the loader writes them before the count). */
     struct skiff_slot_key skey = {.svc_id = svc->id, .slot = bpf_get_prandom_u32() % svc->count};
-    __u32* slot = bpf_map_lookup_elem(&skiff_slots, &skey);
-    if (!slot) return NULL;
-    id = *slot;
-    be = bpf_map_lookup_elem(&skiff_backends, &id);
-    if (!be || be->state != SKIFF_BACKEND_ACTIVE) return NULL;
+    struct skiff_slot* slot = bpf_map_lookup_elem(&skiff_slots, &skey);
+    if (!slot) return -1;
+    *out = *slot;
 
     if (svc->affinity_seconds) {
-        struct skiff_affinity a = {.backend_id = id, .last_used_ns = now};
+        struct skiff_affinity a = {.backend_id = slot->backend_id, .last_used_ns = now};
         bpf_map_update_elem(&skiff_affinity, &akey, &a, BPF_ANY);
     }
-    *id_out = id;
-    return be;
+    return 0;
 }
 
 #endif /* SKIFF_BPF_LB_H */

@@ -23,7 +23,7 @@ struct {
     __uint(max_entries, SKIFF_MAX_SLOTS);
     __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, struct skiff_slot_key);
-    __type(value, __u32);
+    __type(value, struct skiff_slot);
 } skiff_slots SEC(".maps");
 
 struct {

@@ -285,21 +285,19 @@ static __always_inline int to_backend(struct __sk_buff* skb, const struct packet
         entry = *ct;
         rc = fib_lookup(skb, &fib, p, entry.snat_addr, entry.backend_addr, 0);
     } else {
-        __u32 backend_id = 0;
+        struct skiff_slot be;
         /* Session affinity per client address; bit 63 keeps it apart from the socket programs'
          * network namespace cookies in the shared affinity map. */
-        struct skiff_backend* be =
-            lb_select_backend(svc, (1ULL << 63) | bpf_ntohl(p->saddr), &backend_id);
-        if (!be) {
+        if (lb_select_backend(svc, (1ULL << 63) | bpf_ntohl(p->saddr), &be) != 0) {
             /* No active backend: the stack answers, and nothing listens on a nodePort, so the
              * client gets a TCP RST or an ICMP port unreachable. */
             lb_count(&skiff_svc_stats, svc_id, 1);
             return TC_ACT_UNSPEC;
         }
         __builtin_memset(&entry, 0, sizeof(entry));
-        entry.backend_addr = be->addr;
-        entry.backend_port = be->port;
-        entry.backend_id = backend_id;
+        entry.backend_addr = be.addr;
+        entry.backend_port = be.port;
+        entry.backend_id = be.backend_id;
         entry.svc_id = svc_id;
 
         /* The source address is the one the node uses towards the backend (BPF_FIB_LOOKUP_SRC,
@@ -323,7 +321,7 @@ static __always_inline int to_backend(struct __sk_buff* skb, const struct packet
             return TC_ACT_SHOT;
         }
         lb_count(&skiff_svc_stats, svc_id, 0);
-        lb_count(&skiff_be_stats, backend_id, 0);
+        lb_count(&skiff_be_stats, be.backend_id, 0);
     }
 
     if (rewrite(skb, p, entry.snat_addr, entry.backend_addr, entry.snat_port, entry.backend_port) <

@@ -17,25 +17,24 @@ static __always_inline int translate_to_backend(struct bpf_sock_addr* ctx)
     struct skiff_svc* svc = lb_lookup_service(ctx->user_ip4, (__be16)ctx->user_port, proto, SKIFF_SCOPE_CLUSTER_IP);
     if (!svc) return 1;
 
-    __u32 backend_id = 0;
-    __u64 client = svc->affinity_seconds ? bpf_get_netns_cookie(ctx) : 0;  /* only affinity needs it */
-    struct skiff_backend* be = lb_select_backend(svc, client, &backend_id);
-    if (!be) {
+    struct skiff_slot be;
+    __u64 client = svc->affinity_seconds ? bpf_get_netns_cookie(ctx) : 0; /* only affinity needs it */
+    if (lb_select_backend(svc, client, &be) != 0) {
         lb_count(&skiff_svc_stats, svc->id, 1);
         bpf_set_retval(-SKIFF_ECONNREFUSED);
         return 0;
     }
 
     if (proto == SKIFF_PROTO_UDP) {
-        struct skiff_sock_rev_key rkey = {.cookie = bpf_get_socket_cookie(ctx), .addr = be->addr, .port = be->port};
+        struct skiff_sock_rev_key rkey = {.cookie = bpf_get_socket_cookie(ctx), .addr = be.addr, .port = be.port};
         struct skiff_sock_rev rev = {.addr = ctx->user_ip4, .port = (__be16)ctx->user_port};
         bpf_map_update_elem(&skiff_sock_rev, &rkey, &rev, BPF_ANY);
     }
 
     lb_count(&skiff_svc_stats, svc->id, 0);
-    lb_count(&skiff_be_stats, backend_id, 0);
-    ctx->user_ip4 = be->addr;
-    ctx->user_port = be->port;
+    lb_count(&skiff_be_stats, be.backend_id, 0);
+    ctx->user_ip4 = be.addr;
+    ctx->user_port = be.port;
     return 1;
 }
 

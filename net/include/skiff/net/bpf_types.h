@@ -55,10 +55,18 @@ struct skiff_svc {
     __u16 pad;
 };
 
-/* skiff_slots: (service id, slot) -> backend id. New connections only use slots below count. */
+/* skiff_slots: (service id, slot) -> backend id and address. New connections only use slots below
+ * count. The address is here as well as in skiff_backends so a connect() costs one lookup less. */
 struct skiff_slot_key {
     __u32 svc_id;
     __u32 slot;
+};
+
+struct skiff_slot {
+    __u32 backend_id;
+    __be32 addr;
+    __be16 port;
+    __u16 pad;
 };
 
 /* skiff_backends: backend id -> backend. Ids are per service: the same address in two services
@@ -111,6 +119,7 @@ struct skiff_counters {
 static_assert(sizeof(struct skiff_svc_key) == 8);
 static_assert(sizeof(struct skiff_svc) == 20);
 static_assert(sizeof(struct skiff_slot_key) == 8);
+static_assert(sizeof(struct skiff_slot) == 12);
 static_assert(sizeof(struct skiff_backend) == 12);
 static_assert(sizeof(struct skiff_sock_rev_key) == 16);
 static_assert(sizeof(struct skiff_sock_rev) == 8);
