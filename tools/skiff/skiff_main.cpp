@@ -13,6 +13,7 @@
 #include "skiff/base/log.hpp"
 #include "skiff/cli/containers.hpp"
 #include "skiff/cli/net_command.hpp"
+#include "skiff/cli/server_command.hpp"
 #include "skiff/cli/svc_command.hpp"
 #include "skiff/images/archive.hpp"
 #include "skiff/images/credentials.hpp"
@@ -50,6 +51,8 @@ const char* kUsage =
     "pod network:  skiff net setup|teardown|route ...   (skiff net --help)\n"
     "services (eBPF load balancer):\n"
     "  skiff svc add|rm|ls|stats|apply|unload|nodeport ...   (skiff svc --help)\n"
+    "control plane:\n"
+    "  skiff server --insecure-listen 127.0.0.1:PORT   the Kubernetes API (discovery so far)\n"
     "\n"
     "global: --root DIR (default /var/lib/skiff), --debug\n";
 
@@ -625,5 +628,6 @@ int main(int argc, char** argv) {
     if (cmd == "ps" || cmd == "logs" || cmd == "stop" || cmd == "rm")
         return cmd_containers(g, cmd, args);
     if (cmd == "svc") return cli::cmd_svc(args);
+    if (cmd == "server") return cli::cmd_server(args);
     return usage_error("unknown command \"" + cmd + "\"");
 }

@@ -1,0 +1,173 @@
+// Unit tests of the API server's HTTP layer (on a real loopback socket) and discovery documents.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "skiff/apiserver/api_handler.hpp"
+#include "skiff/apiserver/discovery.hpp"
+#include "skiff/apiserver/http_server.hpp"
+#include "skiff/apiserver/resources.hpp"
+#include "skiff/base/unique_fd.hpp"
+
+namespace skiff::apiserver {
+namespace {
+
+using json = nlohmann::json;
+
+TEST(PercentDecode, DecodesAndRejectsBadEscapes) {
+    std::string out;
+    EXPECT_TRUE(percent_decode("a%2Fb%20c+d", out, false));
+    EXPECT_EQ(out, "a/b c+d");
+    EXPECT_TRUE(percent_decode("app%3Dweb+x", out, true));
+    EXPECT_EQ(out, "app=web x");
+    for (const char* bad : {"%", "%2", "%zz", "a%g1"}) EXPECT_FALSE(percent_decode(bad, out, false)) << bad;
+}
+
+TEST(Discovery, CoreResourcesHaveWhatKubectlNeeds) {
+    auto core = resource_list_document("", "v1");
+    ASSERT_TRUE(core);
+    EXPECT_EQ((*core)["groupVersion"], "v1");
+    bool pods = false, pod_status = false;
+    for (const auto& r : (*core)["resources"]) {
+        if (r["name"] == "pods") {
+            pods = true;
+            EXPECT_EQ(r["shortNames"], json::array({"po"}));
+            EXPECT_EQ(r["categories"], json::array({"all"}));
+            EXPECT_EQ(r["kind"], "Pod");
+            EXPECT_TRUE(r["namespaced"].get<bool>());
+        }
+        if (r["name"] == "pods/status") pod_status = true;
+        if (r["name"] == "nodes") {
+            EXPECT_FALSE(r["namespaced"].get<bool>());
+        }
+    }
+    EXPECT_TRUE(pods);
+    EXPECT_TRUE(pod_status);
+    auto apps = resource_list_document("apps", "v1");
+    ASSERT_TRUE(apps);
+    EXPECT_EQ((*apps)["groupVersion"], "apps/v1");
+    EXPECT_FALSE(resource_list_document("apps", "v2"));
+    EXPECT_FALSE(resource_list_document("batch", "v1"));
+    auto groups = api_groups_document()["groups"];
+    std::vector<std::string> names;
+    for (const auto& g : groups) names.push_back(g["name"]);
+    EXPECT_EQ(names, (std::vector<std::string>{"apps", "coordination.k8s.io", "discovery.k8s.io"}));
+    EXPECT_EQ(version_document()["major"], "1");
+    EXPECT_NE(find_resource("apps", "v1", "deployments"), nullptr);
+    EXPECT_EQ(find_resource("", "v1", "deployments"), nullptr);
+}
+
+// A server on a free loopback port, run on a thread of its own for the test's life.
+class ServerTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        HttpServerOptions o;
+        o.port = 0;
+        o.body_limit = 1024;
+        o.request_timeout = std::chrono::seconds(1);
+        auto s = HttpServer::listen(o, [api = make_api_handler()](const Request& r) {
+            if (r.path == "/echo") {
+                json j = {{"method", r.method}, {"path", r.path}, {"q", r.param("labelSelector")}, {"body", r.body}};
+                return Response{200, "application/json", j.dump(), {}};
+            }
+            return api(r);
+        });
+        ASSERT_TRUE(s) << s.error().what();
+        server_ = std::move(*s);
+        thread_ = std::thread([this] { server_->run(); });
+    }
+    void TearDown() override {
+        server_->stop();
+        thread_.join();
+    }
+
+    UniqueFd connect_to() {
+        UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(server_->port());
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        EXPECT_EQ(connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        return fd;
+    }
+    static void send_all(int fd, const std::string& data) {
+        ASSERT_EQ(write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+    }
+    // Reads until the peer closes or `until` appears; the text received.
+    static std::string receive(int fd, const std::string& until = "") {
+        std::string got;
+        char buf[4096];
+        timeval tv{5, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        while (until.empty() || got.find(until) == std::string::npos) {
+            ssize_t n = read(fd, buf, sizeof buf);
+            if (n <= 0) break;
+            got.append(buf, static_cast<size_t>(n));
+        }
+        return got;
+    }
+    std::string request(const std::string& raw) {
+        auto fd = connect_to();
+        send_all(fd.get(), raw);
+        return receive(fd.get());
+    }
+
+    std::unique_ptr<HttpServer> server_;
+    std::thread thread_;
+};
+
+TEST_F(ServerTest, ServesDiscoveryAndStatusErrors) {
+    auto r = request("GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(r.find("HTTP/1.1 200"), std::string::npos) << r;
+    EXPECT_NE(r.find("\"major\":\"1\""), std::string::npos) << r;
+    r = request("GET /api/v1/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(r.find("HTTP/1.1 404"), std::string::npos) << r;
+    EXPECT_NE(r.find("\"kind\":\"Status\""), std::string::npos) << r;
+    EXPECT_NE(r.find("\"reason\":\"NotFound\""), std::string::npos) << r;
+    r = request("POST /api HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(r.find("HTTP/1.1 405"), std::string::npos) << r;
+    r = request("GET /openapi/v2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(r.find("application/com.github.proto-openapi.spec.v2.v1.0+protobuf"), std::string::npos) << r;
+}
+
+TEST_F(ServerTest, DecodesTargetsAndKeepsConnectionsAlive) {
+    auto fd = connect_to();
+    send_all(fd.get(), "GET /echo?labelSelector=app%3Dweb%2Ctier+in+%28a%29 HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto first = receive(fd.get(), "}");
+    EXPECT_NE(first.find("\"q\":\"app=web,tier in (a)\""), std::string::npos) << first;
+    send_all(fd.get(), "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+    auto second = receive(fd.get());
+    EXPECT_NE(second.find("\"body\":\"hello\""), std::string::npos) << second;
+}
+
+TEST_F(ServerTest, RefusesBadRequests) {
+    auto r = request("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n" + std::string(2000, 'x'));
+    EXPECT_NE(r.find("HTTP/1.1 413"), std::string::npos) << r;
+    EXPECT_NE(r.find("RequestEntityTooLarge"), std::string::npos) << r;
+    r = request("NOT HTTP AT ALL\r\n\r\n");
+    EXPECT_NE(r.find("400"), std::string::npos) << r;
+    r = request("GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_NE(r.find("HTTP/1.1 400"), std::string::npos) << r;
+    EXPECT_NE(r.find("malformed request path"), std::string::npos) << r;
+}
+
+TEST_F(ServerTest, AStalledClientHoldsUpNobodyAndTimesOut) {
+    auto stalled = connect_to();
+    send_all(stalled.get(), "GET /version HTTP/1.1\r\nHost: x\r\n");  // and then nothing
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = request("GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(r.find("HTTP/1.1 200"), std::string::npos);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(900));
+    // The stalled connection is closed after request_timeout (1 s) with no response.
+    auto rest = receive(stalled.get());
+    EXPECT_EQ(rest, "");
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(900));
+}
+
+}  // namespace
+}  // namespace skiff::apiserver

@@ -1,0 +1,66 @@
+// The API server's HTTP layer: an asynchronous HTTP/1.1 server (Boost.Beast on Asio), so that long-lived
+// requests (watches) never hold a thread, with limits that keep a slow or hostile client from holding
+// up others (header and body deadlines, a body size cap).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "skiff/base/result.hpp"
+
+namespace skiff::apiserver {
+
+struct Request {
+    std::string method;  // "GET", "POST", ...
+    std::string target;  // as sent: "/api/v1/namespaces/default/pods?limit=500"
+    std::string path;    // percent-decoded path without the query
+    std::multimap<std::string, std::string> query;  // decoded query parameters
+    std::map<std::string, std::string> headers;     // names lower-cased
+    std::string body;
+
+    std::string header(const std::string& lower_name) const;
+    std::string param(const std::string& name) const;  // first value or ""
+};
+
+struct Response {
+    int status = 200;
+    std::string content_type = "application/json";
+    std::string body;
+    std::map<std::string, std::string> headers;
+};
+
+using Handler = std::function<Response(const Request&)>;
+
+// A metav1.Status failure as Kubernetes sends it: {"kind":"Status","apiVersion":"v1","status":"Failure",
+// "message":...,"reason":...,"code":...}.
+Response status_response(int code, const std::string& reason, const std::string& message);
+
+struct HttpServerOptions {
+    std::string address = "127.0.0.1";
+    uint16_t port = 0;  // 0: any free port (see HttpServer::port)
+    int threads = 2;
+    size_t body_limit = 3 * 1024 * 1024;  // larger bodies get 413
+    // A request (from its first byte, or from the previous response on a kept-alive connection, to the
+    // end of its body) must arrive within this, else the connection is closed.
+    std::chrono::seconds request_timeout{30};
+};
+
+class HttpServer {
+public:
+    // Binds and listens; serving starts with run().
+    [[nodiscard]] static Result<std::unique_ptr<HttpServer>> listen(const HttpServerOptions& options, Handler handler);
+    virtual ~HttpServer() = default;
+    virtual uint16_t port() const = 0;
+    // Serves on options.threads threads until stop() (from any thread or a signal handler thread).
+    virtual void run() = 0;
+    virtual void stop() = 0;
+};
+
+// "a%2Fb" -> "a/b"; "+" stays "+" in paths, becomes " " in query values. false on a bad escape.
+bool percent_decode(const std::string& in, std::string& out, bool plus_is_space);
+
+}  // namespace skiff::apiserver

@@ -1,0 +1,94 @@
+// `skiff server`: serves the Kubernetes API until SIGINT/SIGTERM.
+#include "skiff/cli/server_command.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <boost/program_options.hpp>
+#include <charconv>
+#include <cstdio>
+#include <thread>
+
+#include "skiff/apiserver/api_handler.hpp"
+
+namespace po = boost::program_options;
+
+namespace skiff::cli {
+
+namespace {
+
+int usage_error(const std::string& msg) {
+    std::fprintf(stderr, "skiff server: %s (see skiff server --help)\n", msg.c_str());
+    return 2;
+}
+
+const char* kServerUsage =
+    "usage: skiff server --insecure-listen ADDR:PORT [--threads N]\n"
+    "  --insecure-listen 127.0.0.1:PORT   plain HTTP, no authentication, loopback only (for tests);\n"
+    "                                     port 0 picks a free one (printed on start)\n";
+
+}  // namespace
+
+int cmd_server(const std::vector<std::string>& args) {
+    po::options_description d;
+    d.add_options()("help,h", po::bool_switch())("insecure-listen", po::value<std::string>())(
+        "threads", po::value<int>()->default_value(2));
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(args).options(d).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        return usage_error(e.what());
+    }
+    if (vm["help"].as<bool>()) {
+        std::fputs(kServerUsage, stdout);
+        return 0;
+    }
+    if (!vm.count("insecure-listen"))
+        return usage_error("HTTPS serving (certificates, tokens) is not built yet: give --insecure-listen 127.0.0.1:PORT");
+    std::string listen = vm["insecure-listen"].as<std::string>();
+    auto colon = listen.rfind(':');
+    unsigned port = 0;
+    if (colon == std::string::npos ||
+        std::from_chars(listen.data() + colon + 1, listen.data() + listen.size(), port).ec != std::errc() ||
+        port > 65535)
+        return usage_error("--insecure-listen: expected ADDR:PORT, got \"" + listen + "\"");
+    std::string address = listen.substr(0, colon);
+    if (address != "127.0.0.1" && address != "::1" && address != "localhost")
+        return usage_error("--insecure-listen serves without authentication: only on loopback (127.0.0.1 or ::1)");
+    if (address == "localhost") address = "127.0.0.1";
+    int threads = vm["threads"].as<int>();
+    if (threads < 1 || threads > 256) return usage_error("--threads: 1 to 256");
+
+    // SIGINT/SIGTERM are taken by a thread of their own (blocked everywhere else), which stops the server.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+    apiserver::HttpServerOptions options;
+    options.address = address;
+    options.port = static_cast<uint16_t>(port);
+    options.threads = threads;
+    auto server = apiserver::HttpServer::listen(options, apiserver::make_api_handler());
+    if (!server) {
+        std::fprintf(stderr, "skiff server: %s\n", server.error().what().c_str());
+        return 1;
+    }
+    std::fprintf(stderr, "skiff server: serving the Kubernetes API on http://%s:%u\n", address.c_str(),
+                 (*server)->port());
+    std::thread waiter([&] {
+        int sig = 0;
+        sigwait(&stop_signals, &sig);
+        (*server)->stop();
+    });
+    (*server)->run();
+    // run() also returns if the server stops on its own: wake the waiter so it can be joined.
+    pthread_kill(waiter.native_handle(), SIGTERM);
+    waiter.join();
+    std::fprintf(stderr, "skiff server: stopped\n");
+    return 0;
+}
+
+}  // namespace skiff::cli
