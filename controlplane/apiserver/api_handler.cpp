@@ -2,6 +2,8 @@
 // endpoints; every error a metav1.Status.
 #include "skiff/apiserver/api_handler.hpp"
 
+#include <algorithm>
+
 #include "skiff/apiserver/discovery.hpp"
 
 namespace skiff::apiserver {
@@ -10,7 +12,7 @@ namespace {
 
 Response json_response(const nlohmann::json& j) { return Response{200, "application/json", j.dump(), {}}; }
 
-std::vector<std::string> split_path(const std::string& path) {
+std::vector<std::string> split_path_parts(const std::string& path) {
     std::vector<std::string> parts;
     size_t start = 1;
     while (start <= path.size()) {
@@ -42,11 +44,61 @@ Response discovery(const Request& req, const std::vector<std::string>& p) {
 
 }  // namespace
 
-Handler make_api_handler() {
-    return [](const Request& req) -> Response {
-        auto p = split_path(req.path);
+std::optional<ResourcePath> parse_resource_path(const std::vector<std::string>& p) {
+    std::string group, version;
+    size_t rest = 0;
+    if (p.size() >= 3 && p[0] == "api") {
+        version = p[1];
+        rest = 2;
+    } else if (p.size() >= 4 && p[0] == "apis") {
+        group = p[1];
+        version = p[2];
+        rest = 3;
+    } else {
+        return std::nullopt;
+    }
+    std::vector<std::string> r(p.begin() + static_cast<long>(rest), p.end());
+    ResourcePath out;
+    // namespaces/NS/RESOURCE[/NAME[/SUB]]: a namespaced resource (not a subresource of the namespace).
+    if (r.size() >= 3 && r[0] == "namespaces") {
+        if (const ResourceInfo* info = find_resource(group, version, r[2]); info && info->namespaced) {
+            if (r.size() > 5) return std::nullopt;
+            out.info = info;
+            out.ns = r[1];
+            if (r.size() >= 4) out.name = r[3];
+            if (r.size() == 5) out.subresource = r[4];
+            const auto& subs = info->subresources;
+            if (!out.subresource.empty() && std::find(subs.begin(), subs.end(), out.subresource) == subs.end())
+                return std::nullopt;
+            return out;
+        }
+    }
+    // RESOURCE[/NAME[/SUB]]: cluster-scoped, or a namespaced collection across all namespaces.
+    if (r.empty() || r.size() > 3) return std::nullopt;
+    out.info = find_resource(group, version, r[0]);
+    if (!out.info) return std::nullopt;
+    if (out.info->namespaced && r.size() > 1) return std::nullopt;
+    if (r.size() >= 2) out.name = r[1];
+    if (r.size() == 3) out.subresource = r[2];
+    const auto& subs = out.info->subresources;
+    if (!out.subresource.empty() && std::find(subs.begin(), subs.end(), out.subresource) == subs.end())
+        return std::nullopt;
+    return out;
+}
+
+Handler make_api_handler(Registry* registry) {
+    return [registry](const Request& req) -> Response {
+        auto p = split_path_parts(req.path);
         if (p.size() == 1 && (p[0] == "healthz" || p[0] == "livez" || p[0] == "readyz"))
             return Response{200, "text/plain; charset=utf-8", "ok", {}};
+        if (registry) {
+            if (auto path = parse_resource_path(p)) {
+                if (path->info->namespaced && path->ns.empty() && req.method != "GET")
+                    return status_response(405, "MethodNotAllowed",
+                                           req.method + " of " + path->info->resource + " needs a namespace in the path");
+                return registry->handle(req, *path);
+            }
+        }
         if (req.method != "GET" && req.method != "HEAD" && !p.empty() &&
             (p[0] == "version" || p[0] == "openapi" || ((p[0] == "api" || p[0] == "apis") && p.size() <= 3)))
             return status_response(405, "MethodNotAllowed", req.method + " is not allowed on " + req.path);

@@ -171,3 +171,61 @@ TEST_F(ServerTest, AStalledClientHoldsUpNobodyAndTimesOut) {
 
 }  // namespace
 }  // namespace skiff::apiserver
+
+namespace skiff::apiserver {
+namespace {
+
+TEST(ResourcePaths, ParsesCoreAndGroupPaths) {
+    auto p = parse_resource_path({"api", "v1", "namespaces", "default", "pods", "web", "status"});
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->info->resource, "pods");
+    EXPECT_EQ(p->ns, "default");
+    EXPECT_EQ(p->name, "web");
+    EXPECT_EQ(p->subresource, "status");
+    p = parse_resource_path({"api", "v1", "namespaces", "demo"});
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->info->resource, "namespaces");
+    EXPECT_EQ(p->name, "demo");
+    p = parse_resource_path({"api", "v1", "namespaces", "demo", "status"});
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->info->resource, "namespaces");
+    EXPECT_EQ(p->subresource, "status");
+    p = parse_resource_path({"apis", "apps", "v1", "deployments"});
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->info->kind, "Deployment");
+    EXPECT_EQ(p->ns, "");
+    EXPECT_FALSE(parse_resource_path({"api", "v1", "pods", "web"}));  // a namespaced object needs its namespace
+    EXPECT_FALSE(parse_resource_path({"apis", "apps", "v1", "pods"}));
+    EXPECT_FALSE(parse_resource_path({"api", "v1", "namespaces", "default", "nodes"}));
+    EXPECT_EQ(Registry::key_of(*find_resource("", "v1", "pods"), "default", "web"), "/registry/core/pods/default/web");
+    EXPECT_EQ(Registry::key_of(*find_resource("", "v1", "nodes"), "", "n1"), "/registry/core/nodes/n1");
+}
+
+TEST(LabelSelectors, EqualityBasedRequirements) {
+    std::vector<LabelRequirement> sel;
+    std::string error;
+    ASSERT_TRUE(parse_label_selector("app=web, tier!=db,env,!canary,x==y", sel, error)) << error;
+    ASSERT_EQ(sel.size(), 5u);
+    nlohmann::json labels = {{"app", "web"}, {"tier", "front"}, {"env", "prod"}, {"x", "y"}};
+    EXPECT_TRUE(labels_match(labels, sel));
+    labels["canary"] = "1";
+    EXPECT_FALSE(labels_match(labels, sel));
+    EXPECT_FALSE(labels_match(nlohmann::json(), sel));
+    EXPECT_TRUE(parse_label_selector("", sel, error));
+    EXPECT_TRUE(labels_match(nlohmann::json(), sel));
+    EXPECT_FALSE(parse_label_selector("env in (a,b)", sel, error));
+    EXPECT_NE(error.find("not supported yet"), std::string::npos);
+    EXPECT_FALSE(parse_label_selector("=x", sel, error));
+}
+
+TEST(Names, Dns1123) {
+    EXPECT_EQ(dns1123_subdomain_error("web-1.example"), "");
+    EXPECT_EQ(dns1123_label_error("kube-system"), "");
+    for (const char* bad : {"", "Web", "-a", "a-", "a..b", "a_b"}) EXPECT_NE(dns1123_subdomain_error(bad), "") << bad;
+    EXPECT_NE(dns1123_label_error("a.b"), "");
+    EXPECT_NE(dns1123_label_error(std::string(64, 'a')), "");
+    EXPECT_EQ(dns1123_subdomain_error(std::string(63, 'a') + "." + std::string(63, 'b')), "");
+}
+
+}  // namespace
+}  // namespace skiff::apiserver

@@ -33,7 +33,8 @@ Response status_response(int code, const std::string& reason, const std::string&
     nlohmann::json j = {{"kind", "Status"},     {"apiVersion", "v1"}, {"metadata", nlohmann::json::object()},
                         {"status", "Failure"},  {"message", message}, {"reason", reason},
                         {"code", code}};
-    return Response{code, "application/json", j.dump(), {}};
+    // The message may quote a client's path or name: bytes that are not UTF-8 become U+FFFD, not an exception.
+    return Response{code, "application/json", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), {}};
 }
 
 bool percent_decode(const std::string& in, std::string& out, bool plus_is_space) {

@@ -5,7 +5,7 @@ namespace skiff::apiserver {
 
 const std::vector<ResourceInfo>& resources() {
     static const std::vector<ResourceInfo> table = {
-        {"", "v1", "namespaces", "namespace", "Namespace", false, {"ns"}, {}, {"status"}},
+        {"", "v1", "namespaces", "namespace", "Namespace", false, {"ns"}, {}, {"status", "finalize"}},
         {"", "v1", "pods", "pod", "Pod", true, {"po"}, {"all"}, {"status", "binding", "log"}},
         {"", "v1", "services", "service", "Service", true, {"svc"}, {"all"}, {"status"}},
         {"", "v1", "endpoints", "endpoints", "Endpoints", true, {"ep"}, {}, {}},

@@ -3,13 +3,18 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <boost/program_options.hpp>
 #include <charconv>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include "skiff/apiserver/api_handler.hpp"
+#include "skiff/apiserver/registry.hpp"
+#include "skiff/store/store.hpp"
 
 namespace po = boost::program_options;
 
@@ -23,7 +28,8 @@ int usage_error(const std::string& msg) {
 }
 
 const char* kServerUsage =
-    "usage: skiff server --insecure-listen ADDR:PORT [--threads N]\n"
+    "usage: skiff server --insecure-listen ADDR:PORT [--data-dir DIR] [--threads N]\n"
+    "  --data-dir DIR                     the SQLite store (DIR/state.db); default /var/lib/skiff/server\n"
     "  --insecure-listen 127.0.0.1:PORT   plain HTTP, no authentication, loopback only (for tests);\n"
     "                                     port 0 picks a free one (printed on start)\n";
 
@@ -32,7 +38,8 @@ const char* kServerUsage =
 int cmd_server(const std::vector<std::string>& args) {
     po::options_description d;
     d.add_options()("help,h", po::bool_switch())("insecure-listen", po::value<std::string>())(
-        "threads", po::value<int>()->default_value(2));
+        "threads", po::value<int>()->default_value(2))(
+        "data-dir", po::value<std::string>()->default_value("/var/lib/skiff/server"));
     po::variables_map vm;
     try {
         po::store(po::command_line_parser(args).options(d).run(), vm);
@@ -67,11 +74,27 @@ int cmd_server(const std::vector<std::string>& args) {
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+    std::string data_dir = vm["data-dir"].as<std::string>();
+    if (mkdir(data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+        std::fprintf(stderr, "skiff server: mkdir %s: %s\n", data_dir.c_str(), strerror(errno));
+        return 1;
+    }
+    auto store = store::open_sqlite(data_dir + "/state.db");
+    if (!store) {
+        std::fprintf(stderr, "skiff server: open the store in %s: %s\n", data_dir.c_str(), store.error().what().c_str());
+        return 1;
+    }
+    apiserver::Registry registry(**store);
+    if (auto r = registry.ensure_default_namespaces(); !r) {
+        std::fprintf(stderr, "skiff server: %s\n", r.error().what().c_str());
+        return 1;
+    }
+
     apiserver::HttpServerOptions options;
     options.address = address;
     options.port = static_cast<uint16_t>(port);
     options.threads = threads;
-    auto server = apiserver::HttpServer::listen(options, apiserver::make_api_handler());
+    auto server = apiserver::HttpServer::listen(options, apiserver::make_api_handler(&registry));
     if (!server) {
         std::fprintf(stderr, "skiff server: %s\n", server.error().what().c_str());
         return 1;

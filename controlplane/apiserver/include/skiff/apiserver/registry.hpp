@@ -1,0 +1,58 @@
+// The generic REST storage of API objects over the store: create, get, list, update, patch and delete of
+// any resource in the resource table, with Kubernetes' object metadata rules (uid, resourceVersion =
+// store revision, generation, creationTimestamp, generateName) and its status codes.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "skiff/apiserver/http_server.hpp"
+#include "skiff/apiserver/resources.hpp"
+#include "skiff/store/store.hpp"
+
+namespace skiff::apiserver {
+
+// Where a request points: a resource, optionally a namespace, a name and a subresource.
+struct ResourcePath {
+    const ResourceInfo* info = nullptr;
+    std::string ns;    // "" for cluster-scoped resources or lists across namespaces
+    std::string name;  // "" for collections
+    std::string subresource;
+};
+
+class Registry {
+public:
+    explicit Registry(store::Store& store) : store_(store) {}
+
+    // The namespaces every cluster has (default, kube-system, kube-public, kube-node-lease).
+    [[nodiscard]] Status ensure_default_namespaces();
+
+    Response handle(const Request& req, const ResourcePath& path);
+
+    // "/registry/<group or core>/<resource>/<namespace>/<name>" (no namespace part when cluster-scoped).
+    static std::string key_of(const ResourceInfo& info, const std::string& ns, const std::string& name);
+
+private:
+    Response create(const Request& req, const ResourcePath& path);
+    Response get(const ResourcePath& path);
+    Response list(const Request& req, const ResourcePath& path);
+    Response update(const Request& req, const ResourcePath& path);
+    Response patch(const Request& req, const ResourcePath& path);
+    Response remove(const ResourcePath& path);
+
+    store::Store& store_;
+};
+
+// Parses an equality-based label selector ("app=web,tier!=db,env,!canary"); false with a reason.
+struct LabelRequirement {
+    std::string key;
+    enum class Op { equals, not_equals, exists, not_exists } op = Op::exists;
+    std::string value;
+};
+bool parse_label_selector(const std::string& text, std::vector<LabelRequirement>& out, std::string& error);
+bool labels_match(const nlohmann::json& labels, const std::vector<LabelRequirement>& selector);
+
+// DNS-1123: a subdomain (object names, up to 253) or a label (namespaces, up to 63). "" if valid, else why.
+std::string dns1123_subdomain_error(const std::string& name);
+std::string dns1123_label_error(const std::string& name);
+
+}  // namespace skiff::apiserver
