@@ -159,6 +159,45 @@ check_pagination() {
     assert_eq "bad continue token: 400" 400 "$RC"
 }
 
+check_tables() {
+    cat >"$TMP/objs.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, labels: {app: web}}
+spec:
+  nodeName: node-a
+  containers: [{name: web, image: busybox}]
+status: {phase: Running, podIP: 10.88.1.2, containerStatuses: [{name: web, ready: true, restartCount: 2}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {type: NodePort, clusterIP: 10.96.0.10, selector: {app: web}, ports: [{port: 80, nodePort: 30080, protocol: TCP}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-a, labels: {node-role.kubernetes.io/control-plane: ""}}
+status: {conditions: [{type: Ready, status: "True"}], nodeInfo: {kubeletVersion: v1.32.0-skiff}, addresses: [{type: InternalIP, address: 192.168.1.10}]}
+YAML
+    capture k create -f "$TMP/objs.yaml"
+    assert_rc "create a pod, a service and a node" 0
+    capture k get pods
+    assert_match "get pods: kubectl's columns" '^NAME +READY +STATUS +RESTARTS +AGE$' "$(head -1 <<<"$OUT")"
+    assert_match "get pods: the row" '^web-1 +1/1 +Running +2 +[0-9]+s$' "$(tail -1 <<<"$OUT")"
+    capture k get pods -o wide
+    assert_match "get pods -o wide: IP and NODE" '^web-1 +1/1 +Running +2 +[0-9]+s +10\.88\.1\.2 +node-a ' "$(tail -1 <<<"$OUT")"
+    capture k get svc web
+    assert_match "get svc: type, cluster IP, ports" '^web +NodePort +10\.96\.0\.10 +<none> +80:30080/TCP +[0-9]+s$' "$(tail -1 <<<"$OUT")"
+    capture k get nodes
+    assert_match "get nodes: status, roles, version" '^node-a +Ready +control-plane +[0-9]+s +v1\.32\.0-skiff$' "$(tail -1 <<<"$OUT")"
+    capture k -n demo get deploy
+    assert_match "get deploy: READY UP-TO-DATE AVAILABLE" '^web +0/1 +0 +0 +[0-9]+s$' "$(tail -1 <<<"$OUT")"
+    capture k get pods -A
+    assert_match "get pods -A: the NAMESPACE column" '^default +web-1 +1/1 ' "$(tail -1 <<<"$OUT")"
+    capture k get all -o name
+    assert_contains "get all: pods, services, deployments" "$OUT" "pod/web-1"
+}
+
 check_restart() {
     stop_server
     start_server
@@ -172,5 +211,6 @@ check_crud
 check_deployment_and_namespaces
 check_errors
 check_pagination
+check_tables
 check_restart
 stop_server

@@ -12,6 +12,7 @@
 #include "skiff/apiserver/discovery.hpp"
 #include "skiff/apiserver/http_server.hpp"
 #include "skiff/apiserver/resources.hpp"
+#include "skiff/apiserver/tables.hpp"
 #include "skiff/base/unique_fd.hpp"
 
 namespace skiff::apiserver {
@@ -225,6 +226,40 @@ TEST(Names, Dns1123) {
     EXPECT_NE(dns1123_label_error("a.b"), "");
     EXPECT_NE(dns1123_label_error(std::string(64, 'a')), "");
     EXPECT_EQ(dns1123_subdomain_error(std::string(63, 'a') + "." + std::string(63, 'b')), "");
+}
+
+}  // namespace
+}  // namespace skiff::apiserver
+
+namespace skiff::apiserver {
+namespace {
+
+TEST(Tables, AgesAsKubectlPrintsThem) {
+    EXPECT_EQ(human_duration(0), "0s");
+    EXPECT_EQ(human_duration(119), "119s");
+    EXPECT_EQ(human_duration(312), "5m12s");
+    EXPECT_EQ(human_duration(600), "10m");
+    EXPECT_EQ(human_duration(3 * 3600 + 120), "3h2m");
+    EXPECT_EQ(human_duration(30 * 3600), "30h");
+    EXPECT_EQ(human_duration(3 * 86400 + 3600), "3d1h");
+    EXPECT_EQ(human_duration(400 * 86400), "400d");
+    EXPECT_EQ(human_duration(-5), "<invalid>");
+}
+
+TEST(Tables, PodRowsAndPartialMetadata) {
+    nlohmann::json pod = {{"metadata", {{"name", "web-1"}, {"creationTimestamp", "2026-11-26T10:00:00Z"}}},
+                          {"spec", {{"containers", {{{"name", "a"}}, {{"name", "b"}}}}}},
+                          {"status", {{"phase", "Running"}, {"containerStatuses", {{{"ready", true}, {"restartCount", 1}}}}}}};
+    std::tm tm{};
+    strptime("2026-11-26T10:05:12Z", "%Y-%m-%dT%H:%M:%SZ", &tm);
+    auto t = make_table(*find_resource("", "v1", "pods"), nlohmann::json::array({pod}), "42", false, timegm(&tm));
+    EXPECT_EQ(t["kind"], "Table");
+    EXPECT_EQ(t["metadata"]["resourceVersion"], "42");
+    EXPECT_EQ(t["rows"][0]["cells"], nlohmann::json({"web-1", "1/2", "Running", "1", "5m12s", "<none>", "<none>", "<none>", "<none>"}));
+    EXPECT_EQ(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+    EXPECT_EQ(t["columnDefinitions"][5]["priority"], 1);
+    EXPECT_TRUE(wants_table("application/json;as=Table;v=v1;g=meta.k8s.io,application/json"));
+    EXPECT_FALSE(wants_table("application/json"));
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // Kubernetes' metadata rules and metav1.Status errors.
 #include "skiff/apiserver/registry.hpp"
 
+#include "skiff/apiserver/tables.hpp"
+
 #include <sys/random.h>
 
 #include <cctype>
@@ -288,7 +290,7 @@ Response Registry::handle(const Request& req, const ResourcePath& path) {
                                                     " is not served yet");
     if (req.method == "GET" && req.param("watch") == "true")
         return status_response(405, "MethodNotAllowed", "watch is not served yet");
-    if (req.method == "GET") return path.name.empty() ? list(req, path) : get(path);
+    if (req.method == "GET") return path.name.empty() ? list(req, path) : get(req, path);
     if (req.method == "POST" && path.name.empty()) return create(req, path);
     if (req.method == "PUT" && !path.name.empty()) return update(req, path);
     if (req.method == "PATCH" && !path.name.empty()) return patch(req, path);
@@ -336,10 +338,14 @@ Response Registry::create(const Request& req, const ResourcePath& path) {
     return object_response(201, with_version(*kv));
 }
 
-Response Registry::get(const ResourcePath& path) {
+Response Registry::get(const Request& req, const ResourcePath& path) {
     auto kv = store_.get(key_of(*path.info, path.ns, path.name));
     if (!kv) return store_failure(kv.error(), path, path.name);
-    return object_response(200, with_version(*kv));
+    json obj = with_version(*kv);
+    if (wants_table(req.header("accept")))
+        return object_response(200, make_table(*path.info, json::array({obj}), std::to_string(kv->mod_revision),
+                                               req.param("includeObject") == "Object", std::time(nullptr)));
+    return object_response(200, obj);
 }
 
 Response Registry::list(const Request& req, const ResourcePath& path) {
@@ -390,6 +396,12 @@ Response Registry::list(const Request& req, const ResourcePath& path) {
         more = page->more;
         if (!more || !limit || static_cast<int64_t>(items.size()) >= limit) break;
         opts.start_after = last_key;
+    }
+    if (wants_table(req.header("accept"))) {
+        json table = make_table(info, items, std::to_string(revision), req.param("includeObject") == "Object",
+                                std::time(nullptr));
+        if (more && limit) table["metadata"]["continue"] = make_continue(revision, last_key);
+        return object_response(200, table);
     }
     json list = {{"kind", info.kind + "List"},
                  {"apiVersion", info.group_version()},

@@ -33,7 +33,7 @@ public:
 
 private:
     Response create(const Request& req, const ResourcePath& path);
-    Response get(const ResourcePath& path);
+    Response get(const Request& req, const ResourcePath& path);
     Response list(const Request& req, const ResourcePath& path);
     Response update(const Request& req, const ResourcePath& path);
     Response patch(const Request& req, const ResourcePath& path);
