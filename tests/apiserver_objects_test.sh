@@ -139,6 +139,8 @@ check_errors() {
     assert_match "generateName: a generated name" '^gen-[a-z0-9]{5}$' "$(jq -r .metadata.name <<<"$OUT")"
     api GET '/api/v1/namespaces/default/configmaps?labelSelector=env+in+(a)'
     assert_eq "set-based selector: 400 for now" 400 "$RC"
+    api GET '/api/v1/namespaces/default/configmaps?fieldSelector=metadata.name%3Dgen'
+    assert_eq "metadata.name field selector" 200 "$RC"
 }
 
 check_pagination() {
@@ -196,6 +198,12 @@ YAML
     assert_match "get pods -A: the NAMESPACE column" '^default +web-1 +1/1 ' "$(tail -1 <<<"$OUT")"
     capture k get all -o name
     assert_contains "get all: pods, services, deployments" "$OUT" "pod/web-1"
+    capture k get pods -A --field-selector spec.nodeName=node-a,status.phase=Running -o name
+    assert_eq "field selector: spec.nodeName and status.phase" "pod/web-1" "$OUT"
+    capture k get pods -A --field-selector spec.nodeName=node-b -o name
+    assert_eq "field selector: another node" "" "$OUT"
+    capture k get cm --field-selector spec.nodeName=x
+    assert_contains "field selector: unsupported field" "$ERR" "field label not supported: spec.nodeName"
 }
 
 check_restart() {

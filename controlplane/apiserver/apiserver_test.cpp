@@ -264,3 +264,31 @@ TEST(Tables, PodRowsAndPartialMetadata) {
 
 }  // namespace
 }  // namespace skiff::apiserver
+
+namespace skiff::apiserver {
+namespace {
+
+TEST(FieldSelectors, KubernetesFieldsPerKind) {
+    const ResourceInfo& pods = *find_resource("", "v1", "pods");
+    std::vector<FieldRequirement> sel;
+    std::string error;
+    ASSERT_TRUE(parse_field_selector("spec.nodeName=n1,status.phase!=Failed,metadata.namespace==default", pods, sel, error))
+        << error;
+    nlohmann::json pod = {{"metadata", {{"name", "p"}, {"namespace", "default"}}},
+                          {"spec", {{"nodeName", "n1"}}},
+                          {"status", {{"phase", "Running"}}}};
+    EXPECT_TRUE(fields_match(pod, sel));
+    pod["status"]["phase"] = "Failed";
+    EXPECT_FALSE(fields_match(pod, sel));
+    ASSERT_TRUE(parse_field_selector("spec.nodeName=", pods, sel, error));
+    EXPECT_FALSE(fields_match(nlohmann::json{{"spec", {{"nodeName", "n1"}}}}, sel));
+    EXPECT_TRUE(fields_match(nlohmann::json::object(), sel));  // unscheduled pods: nodeName is ""
+    EXPECT_FALSE(parse_field_selector("spec.nodeName=n1", *find_resource("", "v1", "configmaps"), sel, error));
+    EXPECT_EQ(error, "field label not supported: spec.nodeName");
+    EXPECT_FALSE(parse_field_selector("metadata.name", pods, sel, error));
+    EXPECT_TRUE(parse_field_selector("involvedObject.name=web,involvedObject.uid=u", *find_resource("", "v1", "events"),
+                                     sel, error));
+}
+
+}  // namespace
+}  // namespace skiff::apiserver

@@ -6,6 +6,7 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <ctime>
@@ -242,6 +243,61 @@ bool parse_label_selector(const std::string& text, std::vector<LabelRequirement>
     return true;
 }
 
+bool parse_field_selector(const std::string& text, const ResourceInfo& info, std::vector<FieldRequirement>& out,
+                          std::string& error) {
+    out.clear();
+    std::vector<std::string> allowed = {"metadata.name", "metadata.namespace"};
+    if (info.resource == "pods") allowed.insert(allowed.end(), {"spec.nodeName", "status.phase"});
+    if (info.resource == "events")
+        allowed.insert(allowed.end(), {"involvedObject.kind", "involvedObject.name", "involvedObject.namespace",
+                                       "involvedObject.uid", "reason", "type"});
+    if (info.resource == "secrets") allowed.push_back("type");
+    size_t start = 0;
+    while (start <= text.size()) {
+        size_t comma = text.find(',', start);
+        std::string term = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (!term.empty()) {
+            FieldRequirement r;
+            size_t op = term.find("!=");
+            if (op != std::string::npos) {
+                r = {term.substr(0, op), false, term.substr(op + 2)};
+            } else if ((op = term.find("==")) != std::string::npos) {
+                r = {term.substr(0, op), true, term.substr(op + 2)};
+            } else if ((op = term.find('=')) != std::string::npos) {
+                r = {term.substr(0, op), true, term.substr(op + 1)};
+            } else {
+                error = "invalid term \"" + term + "\" (field=value or field!=value)";
+                return false;
+            }
+            if (std::find(allowed.begin(), allowed.end(), r.field) == allowed.end()) {
+                error = "field label not supported: " + r.field;
+                return false;
+            }
+            out.push_back(std::move(r));
+        }
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return true;
+}
+
+bool fields_match(const json& obj, const std::vector<FieldRequirement>& selector) {
+    for (const auto& r : selector) {
+        const json* at = &obj;
+        size_t start = 0;
+        while (at && start <= r.field.size()) {
+            size_t dot = r.field.find('.', start);
+            std::string part = r.field.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+            at = at->is_object() && at->contains(part) ? &(*at)[part] : nullptr;
+            if (dot == std::string::npos) break;
+            start = dot + 1;
+        }
+        std::string value = at && at->is_string() ? at->get<std::string>() : "";
+        if ((value == r.value) != r.equals) return false;
+    }
+    return true;
+}
+
 bool labels_match(const json& labels, const std::vector<LabelRequirement>& selector) {
     for (const auto& r : selector) {
         bool has = labels.is_object() && labels.contains(r.key) && labels[r.key].is_string();
@@ -356,16 +412,9 @@ Response Registry::list(const Request& req, const ResourcePath& path) {
     std::string error;
     if (!parse_label_selector(req.param("labelSelector"), selector, error))
         return status_response(400, "BadRequest", "labelSelector: " + error);
-    std::string field = req.param("fieldSelector");
-    std::string field_name;
-    if (!field.empty()) {
-        if (field.rfind("metadata.name=", 0) == 0 && field.find(',') == std::string::npos)
-            field_name = field.substr(14);
-        else if (field.rfind("metadata.name==", 0) == 0 && field.find(',') == std::string::npos)
-            field_name = field.substr(15);
-        else
-            return status_response(400, "BadRequest", "fieldSelector \"" + field + "\" is not supported yet (metadata.name=NAME is)");
-    }
+    std::vector<FieldRequirement> fields;
+    if (!parse_field_selector(req.param("fieldSelector"), info, fields, error))
+        return status_response(400, "BadRequest", "fieldSelector: " + error);
     store::ListOptions opts;
     int64_t limit = 0;
     if (auto l = req.param("limit"); !l.empty() && (std::from_chars(l.data(), l.data() + l.size(), limit).ec != std::errc() || limit < 0))
@@ -389,7 +438,7 @@ Response Registry::list(const Request& req, const ResourcePath& path) {
             last_key = kv.key;
             json obj = with_version(kv);
             const json& meta = obj["metadata"];
-            if (!field_name.empty() && meta.value("name", "") != field_name) continue;
+            if (!fields_match(obj, fields)) continue;
             if (!selector.empty() && !labels_match(meta.contains("labels") ? meta["labels"] : json(), selector)) continue;
             items.push_back(std::move(obj));
         }
