@@ -151,6 +151,20 @@ std::string name_error(const ResourceInfo& info, const std::string& name) {
     return info.resource == "namespaces" ? dns1123_label_error(name) : dns1123_subdomain_error(name);
 }
 
+// What an update or patch may not change, taken from the stored object: the identity (name, uid,
+// namespace, creationTimestamp), the generation (one more when the spec changed), kind and apiVersion.
+// The resourceVersion is the store's, never stored.
+void carry_over(json& updated, const json& old, const ResourceInfo& info) {
+    json& meta = updated["metadata"];
+    const json& old_meta = old.contains("metadata") ? old["metadata"] : json::object();
+    for (const char* kept : {"uid", "creationTimestamp", "namespace", "name", "generation"})
+        if (old_meta.contains(kept)) meta[kept] = old_meta[kept];
+    meta.erase("resourceVersion");
+    if (updated.value("spec", json()) != old.value("spec", json())) meta["generation"] = old_meta.value("generation", 1) + 1;
+    updated["kind"] = info.kind;
+    updated["apiVersion"] = info.group_version();
+}
+
 // A continue token: the list's revision and the last key returned (hex, so it is URL-safe).
 std::string make_continue(int64_t revision, const std::string& last_key) {
     static const char* digits = "0123456789abcdef";
@@ -481,14 +495,8 @@ Response Registry::update(const Request& req, const ResourcePath& path) {
     } else {
         expected = current->mod_revision;  // an update without resourceVersion is unconditional
     }
-    const json& old_meta = old["metadata"];
-    for (const char* kept : {"uid", "creationTimestamp", "namespace", "generation"})
-        if (old_meta.contains(kept)) meta[kept] = old_meta[kept];
     meta["name"] = path.name;
-    meta.erase("resourceVersion");
-    if (obj.value("spec", json()) != old.value("spec", json())) meta["generation"] = old_meta.value("generation", 1) + 1;
-    obj["kind"] = info.kind;
-    obj["apiVersion"] = info.group_version();
+    carry_over(obj, old, info);
     auto kv = store_.update(key, obj.dump(), expected);
     if (!kv) return store_failure(kv.error(), path, path.name);
     return object_response(200, with_version(*kv));
@@ -525,15 +533,7 @@ Response Registry::patch(const Request& req, const ResourcePath& path) {
         } else {
             return status_response(415, "UnsupportedMediaType", "the patch type \"" + type + "\" is not supported");
         }
-        json& meta = patched["metadata"];
-        const json& old_meta = obj["metadata"];
-        for (const char* kept : {"uid", "creationTimestamp", "namespace", "name", "generation"})
-            if (old_meta.contains(kept)) meta[kept] = old_meta[kept];
-        meta.erase("resourceVersion");
-        if (patched.value("spec", json()) != obj.value("spec", json()))
-            meta["generation"] = old_meta.value("generation", 1) + 1;
-        patched["kind"] = path.info->kind;
-        patched["apiVersion"] = path.info->group_version();
+        carry_over(patched, obj, *path.info);
         auto kv = store_.update(key, patched.dump(), current->mod_revision);
         if (kv) return object_response(200, with_version(*kv));
         if (kv.error().code() != store::errc::conflict) return store_failure(kv.error(), path, path.name);

@@ -5,6 +5,7 @@
 #include <boost/program_options.hpp>
 #include <cstdio>
 
+#include "skiff/cli/options.hpp"
 #include "skiff/net/ipam.hpp"
 #include "skiff/net/pod_network.hpp"
 
@@ -25,10 +26,7 @@ const char* kNetUsage =
     "defaults: --bridge skiff0, --mtu 1500, --state-dir /var/lib/skiff/net, --ifname eth0,\n"
     "          --cluster-cidr the pod CIDR\n";
 
-int usage_error(const std::string& msg) {
-    std::fprintf(stderr, "skiff net: %s (see skiff net --help)\n", msg.c_str());
-    return 2;
-}
+int usage_error(const std::string& msg) { return cli::usage_error("skiff net", msg); }
 
 int failed(const Error& e) {
     std::fprintf(stderr, "skiff net: %s\n", e.what().c_str());
@@ -39,18 +37,6 @@ int failed(const Error& e) {
 int config_error(const Error& e) {
     std::fprintf(stderr, "skiff net: %s\n", e.what().c_str());
     return e.code() == EINVAL ? 2 : 1;
-}
-
-bool parse(const std::vector<std::string>& args, const po::options_description& desc,
-           po::variables_map& vm, std::string& error) {
-    try {
-        po::store(po::command_line_parser(args).options(desc).run(), vm);
-        po::notify(vm);
-        return true;
-    } catch (const std::exception& e) {
-        error = e.what();
-        return false;
-    }
 }
 
 std::string get(const po::variables_map& vm, const char* name) {
@@ -66,7 +52,7 @@ int pod_command(const std::string& sub, const std::vector<std::string>& args) {
         "state-dir", po::value<std::string>(), "")("ifname", po::value<std::string>(), "")(
         "no-masquerade", po::bool_switch(), "");
     po::variables_map vm;
-    if (std::string error; !parse(args, d, vm, error)) return usage_error(sub + ": " + error);
+    if (std::string error; !cli::parse_options(args, d, vm, error)) return usage_error(sub + ": " + error);
     bool setup = sub == "setup";
     if (!vm.count("pod")) return usage_error(sub + " needs --pod ID");
     if (setup && !vm.count("netns")) return usage_error("setup needs --netns PATH");

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "skiff/apiserver/api_handler.hpp"
+#include "skiff/cli/options.hpp"
 #include "skiff/apiserver/registry.hpp"
 #include "skiff/store/store.hpp"
 
@@ -22,10 +23,7 @@ namespace skiff::cli {
 
 namespace {
 
-int usage_error(const std::string& msg) {
-    std::fprintf(stderr, "skiff server: %s (see skiff server --help)\n", msg.c_str());
-    return 2;
-}
+int usage_error(const std::string& msg) { return cli::usage_error("skiff server", msg); }
 
 const char* kServerUsage =
     "usage: skiff server --insecure-listen ADDR:PORT [--data-dir DIR] [--threads N]\n"
@@ -41,12 +39,8 @@ int cmd_server(const std::vector<std::string>& args) {
         "threads", po::value<int>()->default_value(2))(
         "data-dir", po::value<std::string>()->default_value("/var/lib/skiff/server"));
     po::variables_map vm;
-    try {
-        po::store(po::command_line_parser(args).options(d).run(), vm);
-        po::notify(vm);
-    } catch (const po::error& e) {
-        return usage_error(e.what());
-    }
+    std::string error;
+    if (!parse_options(args, d, vm, error)) return usage_error(error);
     if (vm["help"].as<bool>()) {
         std::fputs(kServerUsage, stdout);
         return 0;

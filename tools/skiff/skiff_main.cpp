@@ -12,6 +12,7 @@
 
 #include "skiff/base/log.hpp"
 #include "skiff/cli/containers.hpp"
+#include "skiff/cli/options.hpp"
 #include "skiff/cli/net_command.hpp"
 #include "skiff/cli/server_command.hpp"
 #include "skiff/cli/svc_command.hpp"
@@ -66,10 +67,7 @@ int fail(const Error& e) {
     return e.code() == ENOENT ? 1 : (e.code() == EINVAL ? 2 : 1);
 }
 
-int usage_error(const std::string& msg) {
-    std::fprintf(stderr, "skiff: %s (see skiff --help)\n", msg.c_str());
-    return 2;
-}
+int usage_error(const std::string& msg) { return cli::usage_error("skiff", msg); }
 
 // Splits "cmd [options] POSITIONAL [rest...]": options until the first non-option word (whose
 // value-taking options consume their value), so `skiff run IMAGE ls -l` keeps `-l` for ls.
@@ -92,31 +90,6 @@ void split_at_positional(const std::vector<std::string>& args,
             options.push_back(args[++i]);
     }
     rest.assign(args.begin() + static_cast<long>(i), args.end());
-}
-
-bool parse(const std::vector<std::string>& args, const po::options_description& desc,
-           po::variables_map& vm, std::string& error) {
-    try {
-        po::store(po::command_line_parser(args).options(desc).run(), vm);
-        po::notify(vm);
-        return true;
-    } catch (const std::exception& e) {
-        error = e.what();
-        return false;
-    }
-}
-
-// parse() with positional arguments; the error reads "CMD: what boost said".
-bool parse_positional(const std::vector<std::string>& args, const po::options_description& desc,
-                      const po::positional_options_description& pos, po::variables_map& vm,
-                      std::string& error) {
-    try {
-        po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
-        return true;
-    } catch (const std::exception& e) {
-        error = e.what();
-        return false;
-    }
 }
 
 bool flag_false(const po::variables_map& vm, const char* name) {
@@ -199,7 +172,7 @@ int image_pull(const Global& g, const std::vector<std::string>& args) {
     po::positional_options_description pos;
     pos.add("ref", 1);
     po::variables_map vm;
-    if (std::string error; !parse_positional(args, d, pos, vm, error))
+    if (std::string error; !cli::parse_options(args, d, pos, vm, error))
         return usage_error(std::string("pull: ") + error);
     if (!vm.count("ref")) return usage_error("pull needs an image");
     std::string ref = vm["ref"].as<std::string>();
@@ -226,7 +199,7 @@ int image_push(const Global& g, const std::vector<std::string>& args) {
     po::positional_options_description pos;
     pos.add("refs", 2);
     po::variables_map vm;
-    if (std::string error; !parse_positional(args, d, pos, vm, error))
+    if (std::string error; !cli::parse_options(args, d, pos, vm, error))
         return usage_error(std::string("push: ") + error);
     if (!vm.count("refs")) return usage_error("push needs an image");
     auto refs = vm["refs"].as<std::vector<std::string>>();
@@ -292,7 +265,7 @@ int image_import(const Global& g, const std::vector<std::string>& args, const st
     po::positional_options_description pos;
     pos.add("args", -1);
     po::variables_map vm;
-    if (std::string error; !parse_positional(args, d, pos, vm, error))
+    if (std::string error; !cli::parse_options(args, d, pos, vm, error))
         return usage_error(cmd + ": " + error);
     std::vector<std::string> words;
     if (vm.count("input")) words.push_back(vm["input"].as<std::string>());
@@ -335,7 +308,7 @@ int image_export(const Global& g, const std::vector<std::string>& args, const st
     po::positional_options_description pos;
     pos.add("args", -1);
     po::variables_map vm;
-    if (std::string error; !parse_positional(args, d, pos, vm, error))
+    if (std::string error; !cli::parse_options(args, d, pos, vm, error))
         return usage_error(cmd + ": " + error);
     std::vector<std::string> refs;
     if (vm.count("args")) refs = vm["args"].as<std::vector<std::string>>();
@@ -412,7 +385,7 @@ int cmd_login(const std::vector<std::string>& args) {
     po::positional_options_description pos;
     pos.add("host", 1);
     po::variables_map vm;
-    if (std::string error; !parse_positional(args, d, pos, vm, error))
+    if (std::string error; !cli::parse_options(args, d, pos, vm, error))
         return usage_error(std::string("login: ") + error);
     if (!vm.count("host") || !vm.count("username"))
         return usage_error("login needs -u USER and a registry");
@@ -460,7 +433,7 @@ int cmd_run(const Global& g, const std::vector<std::string>& args) {
                         options, rest);
     po::variables_map vm;
     std::string error;
-    if (!parse(options, d, vm, error)) return usage_error("run: " + error);
+    if (!cli::parse_options(options, d, vm, error)) return usage_error("run: " + error);
     if (rest.empty()) return usage_error("run needs an image");
     std::string ref = rest[0];
 
@@ -534,7 +507,7 @@ int cmd_containers(const Global& g, const std::string& cmd, const std::vector<st
         for (auto& a : fixed)
             if (a == "-f") a = "--force";
     po::variables_map vm;
-    if (std::string error; !parse_positional(fixed, d, pos, vm, error))
+    if (std::string error; !cli::parse_options(fixed, d, pos, vm, error))
         return usage_error(cmd + ": " + error);
     std::vector<std::string> names;
     if (vm.count("names")) names = vm["names"].as<std::vector<std::string>>();
@@ -567,7 +540,7 @@ int cmd_exec(const Global& g, const std::vector<std::string>& args) {
     split_at_positional(args, {"-e", "--env", "-w", "--workdir", "-u", "--user"}, options, rest);
     po::variables_map vm;
     std::string error;
-    if (!parse(options, d, vm, error)) return usage_error("exec: " + error);
+    if (!cli::parse_options(options, d, vm, error)) return usage_error("exec: " + error);
     if (rest.size() < 2) return usage_error("exec needs a container and a command");
     cli::ExecRequest req;
     req.name = rest[0];

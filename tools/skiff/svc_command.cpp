@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "skiff/base/fs.hpp"
+#include "skiff/cli/options.hpp"
 #include "skiff/cli/svc_nodeport_command.hpp"
 #include "skiff/net/nodeport.hpp"
 #include "skiff/net/service_lb.hpp"
@@ -34,28 +35,11 @@ const char* kSvcUsage =
     "root); needed the first time, when the programs are loaded. --bpffs: where maps and links are\n"
     "pinned (default /sys/fs/bpf/skiff).\n";
 
-int usage_error(const std::string& msg) {
-    std::fprintf(stderr, "skiff svc: %s (see skiff svc --help)\n", msg.c_str());
-    return 2;
-}
+int usage_error(const std::string& msg) { return cli::usage_error("skiff svc", msg); }
 
 int failure(const std::string& verb, const Error& e) {
     std::fprintf(stderr, "skiff svc %s: %s\n", verb.c_str(), e.what().c_str());
     return e.code() == EINVAL ? 2 : 1;
-}
-
-bool parse(const std::vector<std::string>& args, const po::options_description& desc, po::variables_map& vm,
-           std::string& error, const char* positional = nullptr) {
-    try {
-        po::positional_options_description pos;
-        if (positional) pos.add(positional, -1);
-        po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
-        po::notify(vm);
-        return true;
-    } catch (const po::error& e) {
-        error = e.what();
-        return false;
-    }
 }
 
 std::string backends_text(const net::Service& s) {
@@ -76,7 +60,7 @@ int svc_add(const std::vector<std::string>& args) {
                                                                              "/sys/fs/bpf/skiff"));
     po::variables_map vm;
     std::string error;
-    if (!parse(args, d, vm, error)) return usage_error("add: " + error);
+    if (!parse_options(args, d, vm, error)) return usage_error("add: " + error);
     if (!vm.count("vip")) return usage_error("add needs --vip ADDR:PORT[/PROTO]");
     net::Service s;
     auto key = net::parse_service_key(vm["vip"].as<std::string>());
@@ -116,7 +100,7 @@ int svc_rm(const std::vector<std::string>& args) {
         "bpffs", po::value<std::string>()->default_value("/sys/fs/bpf/skiff"));
     po::variables_map vm;
     std::string error;
-    if (!parse(args, d, vm, error, "vip")) return usage_error("rm: " + error);
+    if (!parse_options(args, d, vm, error, "vip")) return usage_error("rm: " + error);
     if (!vm.count("vip")) return usage_error("rm needs a service: --vip ADDR:PORT[/PROTO]");
     std::vector<net::ServiceKey> keys;
     for (const auto& text : vm["vip"].as<std::vector<std::string>>()) {
@@ -137,7 +121,7 @@ int svc_ls(const std::vector<std::string>& args) {
     d.add_options()("json", po::bool_switch())("bpffs", po::value<std::string>()->default_value("/sys/fs/bpf/skiff"));
     po::variables_map vm;
     std::string error;
-    if (!parse(args, d, vm, error)) return usage_error("ls: " + error);
+    if (!parse_options(args, d, vm, error)) return usage_error("ls: " + error);
     auto lb = net::ServiceLb::open_existing(vm["bpffs"].as<std::string>());
     if (!lb) return failure("ls", lb.error());
     auto services = lb->list();
@@ -161,7 +145,7 @@ int svc_stats(const std::vector<std::string>& args) {
     d.add_options()("json", po::bool_switch())("bpffs", po::value<std::string>()->default_value("/sys/fs/bpf/skiff"));
     po::variables_map vm;
     std::string error;
-    if (!parse(args, d, vm, error)) return usage_error("stats: " + error);
+    if (!parse_options(args, d, vm, error)) return usage_error("stats: " + error);
     auto lb = net::ServiceLb::open_existing(vm["bpffs"].as<std::string>());
     if (!lb) return failure("stats", lb.error());
     auto stats = lb->stats();
@@ -199,7 +183,7 @@ int svc_apply(const std::vector<std::string>& args) {
         "bpffs", po::value<std::string>()->default_value("/sys/fs/bpf/skiff"));
     po::variables_map vm;
     std::string error;
-    if (!parse(args, d, vm, error)) return usage_error("apply: " + error);
+    if (!parse_options(args, d, vm, error)) return usage_error("apply: " + error);
     if (!vm.count("file")) return usage_error("apply needs -f FILE (or -f - for standard input)");
     std::string file = vm["file"].as<std::string>();
     std::string text;
@@ -223,7 +207,7 @@ int svc_unload(const std::vector<std::string>& args) {
     d.add_options()("bpffs", po::value<std::string>()->default_value("/sys/fs/bpf/skiff"));
     po::variables_map vm;
     std::string error;
-    if (!parse(args, d, vm, error)) return usage_error("unload: " + error);
+    if (!parse_options(args, d, vm, error)) return usage_error("unload: " + error);
     const std::string& bpffs = vm["bpffs"].as<std::string>();
     // The NodePort filters first: they hold the maps that unload unpins.
     auto devices = net::nodeport_devices(bpffs);

@@ -6,6 +6,7 @@
 #include <boost/program_options.hpp>
 #include <cstdio>
 
+#include "skiff/cli/options.hpp"
 #include "skiff/net/nodeport.hpp"
 
 namespace po = boost::program_options;
@@ -25,10 +26,7 @@ const char* kNodePortUsage =
     "detach removes it from the devices. Both work in the current network namespace.\n"
     "--bpffs: where the load balancer's maps are pinned (default /sys/fs/bpf/skiff).\n";
 
-int usage_error(const std::string& msg) {
-    std::fprintf(stderr, "skiff svc nodeport: %s (see skiff svc nodeport --help)\n", msg.c_str());
-    return 2;
-}
+int usage_error(const std::string& msg) { return cli::usage_error("skiff svc nodeport", msg); }
 
 int failure(const std::string& verb, const Error& e) {
     std::fprintf(stderr, "skiff svc nodeport %s: %s\n", verb.c_str(), e.what().c_str());
@@ -52,13 +50,9 @@ int cmd_svc_nodeport(const std::vector<std::string>& args) {
         "bpffs", po::value<std::string>()->default_value("/sys/fs/bpf/skiff"));
     if (attach) d.add_options()("node-ip", po::value<std::vector<std::string>>());
     po::variables_map vm;
-    try {
-        std::vector<std::string> rest(args.begin() + 1, args.end());
-        po::store(po::command_line_parser(rest).options(d).run(), vm);
-        po::notify(vm);
-    } catch (const po::error& e) {
-        return usage_error(verb + ": " + e.what());
-    }
+    std::string error;
+    if (!parse_options(std::vector<std::string>(args.begin() + 1, args.end()), d, vm, error))
+        return usage_error(verb + ": " + error);
     if (!vm.count("dev")) return usage_error(verb + " needs at least one --dev IF");
     auto devices = vm["dev"].as<std::vector<std::string>>();
     std::vector<std::string> node_ips;
