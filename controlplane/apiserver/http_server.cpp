@@ -4,10 +4,15 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
+#include <array>
+#include <atomic>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -36,6 +41,8 @@ Response status_response(int code, const std::string& reason, const std::string&
     // The message may quote a client's path or name: bytes that are not UTF-8 become U+FFFD, not an exception.
     return Response{code, "application/json", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), {}};
 }
+
+StreamBody::~StreamBody() = default;
 
 bool percent_decode(const std::string& in, std::string& out, bool plus_is_space) {
     out.clear();
@@ -91,8 +98,9 @@ bool parse_target(const std::string& target, Request& req) {
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(tcp::socket socket, const Handler& handler, const HttpServerOptions& options)
-        : stream_(std::move(socket)), handler_(handler), options_(options) {}
+    Session(tcp::socket socket, const Handler& handler, const HttpServerOptions& options, asio::thread_pool& workers)
+        : stream_(std::move(socket)), timer_(stream_.get_executor()), handler_(handler), options_(options),
+          workers_(workers) {}
 
     void start() {
         asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
@@ -119,6 +127,7 @@ private:
                          false, 11);
         }
         if (ec) return reply(status_response(400, "BadRequest", "malformed HTTP request: " + ec.message()), false, 11);
+        stream_.expires_never();  // the handler may wait for the store; the write sets its own deadline
 
         auto& msg = parser_->get();
         Request req;
@@ -135,13 +144,19 @@ private:
         if (!parse_target(req.target, req))
             return reply(status_response(400, "BadRequest", "malformed request path \"" + req.target + "\""), false,
                          version);
-        Response res;
-        try {
-            res = handler_(req);
-        } catch (const std::exception& e) {  // a bug in a handler: the client gets a 500, the server goes on
-            res = status_response(500, "InternalError", std::string("internal error: ") + e.what());
-        }
-        reply(std::move(res), keep_alive, version);
+        // The handler runs on a worker; its response comes back to this connection's strand.
+        asio::post(workers_, [self = shared_from_this(), req = std::move(req), keep_alive, version]() mutable {
+            Response res;
+            try {
+                res = self->handler_(req);
+            } catch (const std::exception& e) {  // a bug in a handler: the client gets a 500, the server goes on
+                res = status_response(500, "InternalError", std::string("internal error: ") + e.what());
+            }
+            asio::post(self->stream_.get_executor(), [self, res = std::move(res), keep_alive, version]() mutable {
+                if (res.stream) return self->start_stream(std::move(res), version);
+                self->reply(std::move(res), keep_alive, version);
+            });
+        });
     }
 
     void reply(Response res, bool keep_alive, unsigned version) {
@@ -153,30 +168,121 @@ private:
         res_.body() = std::move(res.body);
         res_.keep_alive(keep_alive);
         res_.prepare_payload();
+        stream_.expires_after(options_.request_timeout);
         http::async_write(stream_, res_, [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
             if (ec || !keep_alive) return self->close();
             self->read();
         });
     }
 
+    // A streamed response: the header, then a chunk whenever the body has something, then the last chunk
+    // and the end of the connection (a client starts its next watch on a new one, as with Kubernetes).
+    void start_stream(Response res, unsigned version) {
+        body_ = std::move(res.stream);
+        head_ = {};
+        head_.version(version);
+        head_.result(static_cast<http::status>(res.status));
+        head_.set(http::field::content_type, res.content_type);
+        for (const auto& [k, v] : res.headers) head_.set(k, v);
+        head_.keep_alive(false);
+        head_.chunked(true);
+        head_serializer_.emplace(head_);
+        stream_.expires_after(options_.request_timeout);
+        http::async_write_header(stream_, *head_serializer_, [self = shared_from_this()](beast::error_code ec, size_t) {
+            if (ec) return self->close();
+            std::weak_ptr<Session> weak = self;
+            self->body_->start([weak] {
+                auto s = weak.lock();
+                if (!s || s->wake_posted_.exchange(true)) return;
+                asio::post(s->stream_.get_executor(), [s] {
+                    s->wake_posted_ = false;
+                    s->pump();
+                });
+            });
+            self->notice_hangup();
+            self->pump();
+        });
+    }
+
+    // A client that goes away while nothing is being written must still end its stream: keep a read open.
+    void notice_hangup() {
+        stream_.socket().async_read_some(asio::buffer(hangup_buffer_),
+                                         [self = shared_from_this()](beast::error_code ec, size_t) {
+                                             if (ec) return self->close();
+                                             self->notice_hangup();  // bytes after the request: ignored
+                                         });
+    }
+
+    void pump() {
+        if (!body_ || writing_) return;
+        std::string out;
+        auto state = body_->read(out);
+        while (state == StreamBody::State::more && out.size() < 256 * 1024) state = body_->read(out);
+        bool last = state == StreamBody::State::end;
+        if (!out.empty()) {
+            writing_ = true;
+            chunk_ = std::move(out);
+            stream_.expires_after(options_.request_timeout);  // a client that stops reading is dropped
+            asio::async_write(stream_, http::make_chunk(asio::buffer(chunk_)),
+                              [self = shared_from_this(), last](beast::error_code ec, size_t) {
+                                  self->writing_ = false;
+                                  if (ec) return self->close();
+                                  if (last) return self->finish_stream();
+                                  self->pump();
+                              });
+            return;
+        }
+        if (last) return finish_stream();
+        stream_.expires_never();
+        timer_.expires_at(body_->deadline());
+        timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+            if (!ec) self->pump();
+        });
+    }
+
+    void finish_stream() {
+        body_.reset();
+        writing_ = true;
+        asio::async_write(stream_, http::make_chunk_last(), [self = shared_from_this()](beast::error_code, size_t) {
+            self->close();
+        });
+    }
+
     void close() {
+        body_.reset();  // ends the watch behind it at once
+        timer_.cancel();
         beast::error_code ignored;
         stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
         stream_.close();
     }
 
     beast::tcp_stream stream_;
+    asio::steady_timer timer_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     http::response<http::string_body> res_;
     const Handler& handler_;
     const HttpServerOptions& options_;
+    asio::thread_pool& workers_;
+    // Streaming state (strand only, except wake_posted_).
+    std::shared_ptr<StreamBody> body_;
+    http::response<http::empty_body> head_;
+    std::optional<http::response_serializer<http::empty_body>> head_serializer_;
+    std::string chunk_;
+    bool writing_ = false;
+    std::atomic<bool> wake_posted_{false};
+    std::array<char, 512> hangup_buffer_{};
 };
 
 class BeastServer : public HttpServer {
 public:
     BeastServer(const HttpServerOptions& options, Handler handler)
-        : options_(options), handler_(std::move(handler)), acceptor_(asio::make_strand(ioc_)) {}
+        : options_(options), handler_(std::move(handler)), workers_(std::max(1, options.workers)),
+          acceptor_(asio::make_strand(ioc_)) {}
+    ~BeastServer() override {
+        workers_.stop();
+        workers_.join();
+    }
 
     Status bind() {
         beast::error_code ec;
@@ -209,13 +315,14 @@ public:
 private:
     void accept() {
         acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
-            if (!ec) std::make_shared<Session>(std::move(socket), handler_, options_)->start();
+            if (!ec) std::make_shared<Session>(std::move(socket), handler_, options_, workers_)->start();
             if (acceptor_.is_open()) accept();
         });
     }
 
     HttpServerOptions options_;
     Handler handler_;
+    asio::thread_pool workers_;
     asio::io_context ioc_;
     tcp::acceptor acceptor_;
     uint16_t port_ = 0;

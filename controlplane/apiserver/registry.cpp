@@ -334,10 +334,14 @@ bool labels_match(const json& labels, const std::vector<LabelRequirement>& selec
     return true;
 }
 
-std::string Registry::key_of(const ResourceInfo& info, const std::string& ns, const std::string& name) {
+std::string Registry::collection_prefix(const ResourceInfo& info, const std::string& ns) {
     std::string key = "/registry/" + (info.group.empty() ? std::string("core") : info.group) + "/" + info.resource + "/";
-    if (info.namespaced) key += ns + "/";
-    return key + name;
+    if (info.namespaced && !ns.empty()) key += ns + "/";
+    return key;
+}
+
+std::string Registry::key_of(const ResourceInfo& info, const std::string& ns, const std::string& name) {
+    return collection_prefix(info, info.namespaced ? ns : "") + name;
 }
 
 Status Registry::ensure_default_namespaces() {
@@ -358,8 +362,7 @@ Response Registry::handle(const Request& req, const ResourcePath& path) {
     if (!path.subresource.empty())
         return status_response(404, "NotFound", "the subresource " + path.info->resource + "/" + path.subresource +
                                                     " is not served yet");
-    if (req.method == "GET" && req.param("watch") == "true")
-        return status_response(405, "MethodNotAllowed", "watch is not served yet");
+    if (req.method == "GET" && (req.param("watch") == "true" || req.param("watch") == "1")) return watch(req, path);
     if (req.method == "GET") return path.name.empty() ? list(req, path) : get(req, path);
     if (req.method == "POST" && path.name.empty()) return create(req, path);
     if (req.method == "PUT" && !path.name.empty()) return update(req, path);
@@ -420,8 +423,7 @@ Response Registry::get(const Request& req, const ResourcePath& path) {
 
 Response Registry::list(const Request& req, const ResourcePath& path) {
     const auto& info = *path.info;
-    std::string prefix = "/registry/" + (info.group.empty() ? std::string("core") : info.group) + "/" + info.resource + "/";
-    if (info.namespaced && !path.ns.empty()) prefix += path.ns + "/";
+    std::string prefix = collection_prefix(info, path.ns);
     std::vector<LabelRequirement> selector;
     std::string error;
     if (!parse_label_selector(req.param("labelSelector"), selector, error))

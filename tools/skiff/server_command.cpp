@@ -15,6 +15,7 @@
 #include "skiff/apiserver/api_handler.hpp"
 #include "skiff/cli/options.hpp"
 #include "skiff/apiserver/registry.hpp"
+#include "skiff/apiserver/watch_cache.hpp"
 #include "skiff/store/store.hpp"
 
 namespace po = boost::program_options;
@@ -26,17 +27,20 @@ namespace {
 int usage_error(const std::string& msg) { return cli::usage_error("skiff server", msg); }
 
 const char* kServerUsage =
-    "usage: skiff server --insecure-listen ADDR:PORT [--data-dir DIR] [--threads N]\n"
+    "usage: skiff server --insecure-listen ADDR:PORT [--data-dir DIR] [--threads N] [--watch-cache-size N]\n"
     "  --data-dir DIR                     the SQLite store (DIR/state.db); default /var/lib/skiff/server\n"
     "  --insecure-listen 127.0.0.1:PORT   plain HTTP, no authentication, loopback only (for tests);\n"
-    "                                     port 0 picks a free one (printed on start)\n";
+    "                                     port 0 picks a free one (printed on start)\n"
+    "  --threads N                        network I/O threads (default 2)\n"
+    "  --watch-cache-size N               recent events kept for watches that resume (default 8192);\n"
+    "                                     older resourceVersions get 410 Expired\n";
 
 }  // namespace
 
 int cmd_server(const std::vector<std::string>& args) {
     po::options_description d;
     d.add_options()("help,h", po::bool_switch())("insecure-listen", po::value<std::string>())(
-        "threads", po::value<int>()->default_value(2))(
+        "threads", po::value<int>()->default_value(2))("watch-cache-size", po::value<int>()->default_value(8192))(
         "data-dir", po::value<std::string>()->default_value("/var/lib/skiff/server"));
     po::variables_map vm;
     std::string error;
@@ -60,6 +64,8 @@ int cmd_server(const std::vector<std::string>& args) {
     if (address == "localhost") address = "127.0.0.1";
     int threads = vm["threads"].as<int>();
     if (threads < 1 || threads > 256) return usage_error("--threads: 1 to 256");
+    int watch_cache_size = vm["watch-cache-size"].as<int>();
+    if (watch_cache_size < 1) return usage_error("--watch-cache-size: at least 1");
 
     // SIGINT/SIGTERM are taken by a thread of their own (blocked everywhere else), which stops the server.
     sigset_t stop_signals;
@@ -78,7 +84,14 @@ int cmd_server(const std::vector<std::string>& args) {
         std::fprintf(stderr, "skiff server: open the store in %s: %s\n", data_dir.c_str(), store.error().what().c_str());
         return 1;
     }
-    apiserver::Registry registry(**store);
+    apiserver::WatchCacheOptions cache_options;
+    cache_options.capacity = static_cast<size_t>(watch_cache_size);
+    auto watches = apiserver::WatchCache::start(**store, cache_options);
+    if (!watches) {
+        std::fprintf(stderr, "skiff server: %s\n", watches.error().what().c_str());
+        return 1;
+    }
+    apiserver::Registry registry(**store, *watches);
     if (auto r = registry.ensure_default_namespaces(); !r) {
         std::fprintf(stderr, "skiff server: %s\n", r.error().what().c_str());
         return 1;
@@ -104,6 +117,7 @@ int cmd_server(const std::vector<std::string>& args) {
     // run() also returns if the server stops on its own: wake the waiter so it can be joined.
     pthread_kill(waiter.native_handle(), SIGTERM);
     waiter.join();
+    (*watches)->stop();
     std::fprintf(stderr, "skiff server: stopped\n");
     return 0;
 }

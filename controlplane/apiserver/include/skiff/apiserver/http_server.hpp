@@ -26,11 +26,29 @@ struct Request {
     std::string param(const std::string& name) const;  // first value or ""
 };
 
+// A response body that is produced over time (a watch). The HTTP layer sends it with chunked transfer
+// encoding and never holds a thread while it waits: it reads what is ready, then waits for wake() or the
+// deadline on the connection's own strand.
+class StreamBody {
+public:
+    virtual ~StreamBody();
+    // Called once before the first read(). wake may be called from any thread, any number of times, also
+    // after the stream ended; it must only be cheap (it posts to the connection's strand).
+    virtual void start(std::function<void()> wake) = 0;
+    enum class State { more, idle, end };
+    // Appends what is ready to out. more: call again now; idle: call again after wake() or at deadline();
+    // end: the body is complete (out may hold its last piece).
+    virtual State read(std::string& out) = 0;
+    // When read() must be called even without a wake() (bookmarks, the watch's timeout).
+    virtual std::chrono::steady_clock::time_point deadline() const = 0;
+};
+
 struct Response {
     int status = 200;
     std::string content_type = "application/json";
     std::string body;
     std::map<std::string, std::string> headers;
+    std::shared_ptr<StreamBody> stream;  // set: body is ignored and the stream is sent instead
 };
 
 using Handler = std::function<Response(const Request&)>;
@@ -42,7 +60,10 @@ Response status_response(int code, const std::string& reason, const std::string&
 struct HttpServerOptions {
     std::string address = "127.0.0.1";
     uint16_t port = 0;  // 0: any free port (see HttpServer::port)
-    int threads = 2;
+    int threads = 2;  // threads doing network I/O
+    // Threads that run the handler: a request that waits for the store (a write waits for its fsync)
+    // holds one of them, never an I/O thread. Enough for the writes of many clients to share a commit.
+    int workers = 64;
     size_t body_limit = 3 * 1024 * 1024;  // larger bodies get 413
     // A request (from its first byte, or from the previous response on a kept-alive connection, to the
     // end of its body) must arrive within this, else the connection is closed.

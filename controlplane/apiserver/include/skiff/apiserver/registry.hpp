@@ -5,6 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <memory>
+
 #include "skiff/apiserver/http_server.hpp"
 #include "skiff/apiserver/resources.hpp"
 #include "skiff/store/store.hpp"
@@ -19,9 +22,14 @@ struct ResourcePath {
     std::string subresource;
 };
 
+class WatchCache;
+
 class Registry {
 public:
-    explicit Registry(store::Store& store) : store_(store) {}
+    // watches: where `?watch=true` streams come from; without one, watches are refused.
+    explicit Registry(store::Store& store, std::shared_ptr<WatchCache> watches = nullptr,
+                      std::chrono::seconds bookmark_interval = std::chrono::seconds(60))
+        : store_(store), watches_(std::move(watches)), bookmark_interval_(bookmark_interval) {}
 
     // The namespaces every cluster has (default, kube-system, kube-public, kube-node-lease).
     [[nodiscard]] Status ensure_default_namespaces();
@@ -30,6 +38,8 @@ public:
 
     // "/registry/<group or core>/<resource>/<namespace>/<name>" (no namespace part when cluster-scoped).
     static std::string key_of(const ResourceInfo& info, const std::string& ns, const std::string& name);
+    // The key prefix of a collection: every object of the resource, or those of one namespace.
+    static std::string collection_prefix(const ResourceInfo& info, const std::string& ns);
 
 private:
     Response create(const Request& req, const ResourcePath& path);
@@ -38,8 +48,11 @@ private:
     Response update(const Request& req, const ResourcePath& path);
     Response patch(const Request& req, const ResourcePath& path);
     Response remove(const ResourcePath& path);
+    Response watch(const Request& req, const ResourcePath& path);  // watch.cpp
 
     store::Store& store_;
+    std::shared_ptr<WatchCache> watches_;
+    std::chrono::seconds bookmark_interval_;
 };
 
 // Parses an equality-based label selector ("app=web,tier!=db,env,!canary"); false with a reason.

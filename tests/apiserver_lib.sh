@@ -1,0 +1,32 @@
+# Shared by the tests of `skiff server`: start/stop a server on a free loopback port with its own data
+# dir, and talk to it with the real kubectl (k) or curl (api). Source after lib.sh.
+SKIFF=$SKIFF_BUILD/bin/skiff
+command -v kubectl >/dev/null || die "kubectl not found (tools/setup installs it)"
+export KUBECONFIG=/dev/null
+DATA=$TMP/data
+SERVER_PID=
+on_cleanup '[[ -n $SERVER_PID ]] && kill -KILL "$SERVER_PID"'
+
+start_server() { # start_server [EXTRA ARGS...]: URL = the server's address
+    : >"$TMP/server.err"
+    "$SKIFF" server --insecure-listen 127.0.0.1:0 --data-dir "$DATA" "$@" 2>"$TMP/server.err" &
+    SERVER_PID=$!
+    wait_until 10 grep -q 'serving the Kubernetes API on' "$TMP/server.err" || die "server did not start: $(cat "$TMP/server.err")"
+    URL=$(sed -n 's/.*serving the Kubernetes API on \(http:[^ ]*\).*/\1/p' "$TMP/server.err")
+}
+
+stop_server() {
+    kill -TERM "$SERVER_PID"
+    wait "$SERVER_PID" || fail "server exit status $?"
+    SERVER_PID=
+}
+
+k() { timeout 30 kubectl --server "$URL" --cache-dir "$TMP/cache" "$@"; }
+
+api() { # api METHOD PATH [BODY [CONTENT-TYPE]]: OUT = body, RC = HTTP status
+    local body=${3-} type=${4:-application/json}
+    local args=(-s -o "$TMP/api.out" -w '%{http_code}' -X "$1" "$URL$2")
+    [[ -n $body ]] && args+=(-H "Content-Type: $type" --data-binary "$body")
+    RC=$(curl "${args[@]}")
+    OUT=$(<"$TMP/api.out")
+}
