@@ -39,6 +39,10 @@ check_crud() {
     assert_eq "get -l tier=front" "configmap/web-config" "$OUT"
     capture k get cm -l 'tier!=front' -o name
     assert_eq "get -l tier!=front" "" "$OUT"
+    capture k get cm -l 'tier in (back,front),app notin (db)' -o name
+    assert_eq "get -l with set-based terms" "configmap/web-config" "$OUT"
+    capture k get cm -l 'tier notin (front)' -o name
+    assert_eq "get -l tier notin (front)" "" "$OUT"
     capture k get cm web-config -o json
     assert_ne "a change makes a new resourceVersion" "$rv" "$(jq -r .metadata.resourceVersion <<<"$OUT")"
     assert_eq "a change keeps the uid" "$uid" "$(jq -r .metadata.uid <<<"$OUT")"
@@ -112,8 +116,9 @@ check_errors() {
     api POST /api/v1/namespaces/default/configmaps '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"generateName":"gen-"}}'
     assert_eq "generateName: 201" 201 "$RC"
     assert_match "generateName: a generated name" '^gen-[a-z0-9]{5}$' "$(jq -r .metadata.name <<<"$OUT")"
-    api GET '/api/v1/namespaces/default/configmaps?labelSelector=env+in+(a)'
-    assert_eq "set-based selector: 400 for now" 400 "$RC"
+    api GET '/api/v1/namespaces/default/configmaps?labelSelector=env+in+(a'
+    assert_eq "unclosed set in a selector: 400" 400 "$RC"
+    assert_contains "unclosed set: says what it expected" "$OUT" "expected ',' or ')'"
     api GET '/api/v1/namespaces/default/configmaps?fieldSelector=metadata.name%3Dgen'
     assert_eq "metadata.name field selector" 200 "$RC"
 }

@@ -202,7 +202,7 @@ TEST(ResourcePaths, ParsesCoreAndGroupPaths) {
     EXPECT_EQ(Registry::key_of(*find_resource("", "v1", "nodes"), "", "n1"), "/registry/core/nodes/n1");
 }
 
-TEST(LabelSelectors, EqualityBasedRequirements) {
+TEST(LabelSelectors, EqualityAndSetBasedRequirements) {
     std::vector<LabelRequirement> sel;
     std::string error;
     ASSERT_TRUE(parse_label_selector("app=web, tier!=db,env,!canary,x==y", sel, error)) << error;
@@ -214,8 +214,23 @@ TEST(LabelSelectors, EqualityBasedRequirements) {
     EXPECT_FALSE(labels_match(nlohmann::json(), sel));
     EXPECT_TRUE(parse_label_selector("", sel, error));
     EXPECT_TRUE(labels_match(nlohmann::json(), sel));
-    EXPECT_FALSE(parse_label_selector("env in (a,b)", sel, error));
-    EXPECT_NE(error.find("not supported yet"), std::string::npos);
+    ASSERT_TRUE(parse_label_selector("env in (a, b),tier notin (db),!canary,n>3", sel, error)) << error;
+    EXPECT_TRUE(labels_match(nlohmann::json{{"env", "b"}, {"n", "4"}}, sel));
+    EXPECT_TRUE(labels_match(nlohmann::json{{"env", "a"}, {"tier", "web"}, {"n", "10"}}, sel));
+    EXPECT_FALSE(labels_match(nlohmann::json{{"env", "c"}, {"n", "4"}}, sel));  // not in the set
+    EXPECT_FALSE(labels_match(nlohmann::json{{"env", "a"}, {"tier", "db"}, {"n", "4"}}, sel));
+    EXPECT_FALSE(labels_match(nlohmann::json{{"env", "a"}, {"n", "3"}}, sel));  // not greater
+    EXPECT_FALSE(labels_match(nlohmann::json{{"env", "a"}, {"n", "4"}, {"canary", ""}}, sel));
+    EXPECT_FALSE(labels_match(nlohmann::json{{"n", "4"}}, sel));  // in needs the key
+    ASSERT_TRUE(parse_label_selector("example.com/tier notin (a)", sel, error)) << error;
+    EXPECT_TRUE(labels_match(nlohmann::json::object(), sel));  // notin: absent matches
+    EXPECT_FALSE(parse_label_selector("env in (a,b", sel, error));
+    EXPECT_FALSE(parse_label_selector("env in ()", sel, error));
+    EXPECT_FALSE(parse_label_selector("env in a", sel, error));
+    EXPECT_FALSE(parse_label_selector("n>x", sel, error));
+    EXPECT_FALSE(parse_label_selector("a b", sel, error));
+    EXPECT_FALSE(parse_label_selector("-bad=1", sel, error));
+    EXPECT_FALSE(parse_label_selector("a=b,", sel, error));
     EXPECT_FALSE(parse_label_selector("=x", sel, error));
 }
 

@@ -2,6 +2,7 @@
 // Kubernetes' metadata rules and metav1.Status errors.
 #include "skiff/apiserver/registry.hpp"
 
+#include "registry_internal.hpp"
 #include "skiff/apiserver/tables.hpp"
 
 #include <sys/random.h>
@@ -15,15 +16,13 @@ namespace skiff::apiserver {
 
 using json = nlohmann::json;
 
-namespace {
-
 Response object_response(int code, const json& j) {
     return Response{code, "application/json", j.dump(-1, ' ', false, json::error_handler_t::replace), {}};
 }
 
 // A metav1.Status failure with details naming the object (kubectl prints them).
 Response failure(int code, const std::string& reason, const std::string& message, const ResourcePath& path,
-                 const std::string& name, json causes = nullptr) {
+                 const std::string& name, json causes) {
     Response r = status_response(code, reason, message);
     json j = json::parse(r.body);
     json details = {{"kind", path.info->resource}};
@@ -165,6 +164,8 @@ void carry_over(json& updated, const json& old, const ResourceInfo& info) {
     updated["apiVersion"] = info.group_version();
 }
 
+namespace {
+
 // A continue token: the list's revision and the last key returned (hex, so it is URL-safe).
 std::string make_continue(int64_t revision, const std::string& last_key) {
     static const char* digits = "0123456789abcdef";
@@ -219,120 +220,9 @@ std::string dns1123_subdomain_error(const std::string& name) {
     return "";
 }
 
-bool parse_label_selector(const std::string& text, std::vector<LabelRequirement>& out, std::string& error) {
-    out.clear();
-    size_t start = 0;
-    while (start <= text.size()) {
-        size_t comma = text.find(',', start);
-        std::string term = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        while (!term.empty() && term.front() == ' ') term.erase(0, 1);
-        while (!term.empty() && term.back() == ' ') term.pop_back();
-        if (!term.empty()) {
-            LabelRequirement r;
-            if (term.find(" in ") != std::string::npos || term.find(" notin ") != std::string::npos ||
-                term.find('(') != std::string::npos) {
-                error = "set-based requirement \"" + term + "\" is not supported yet (use key=value, key!=value, key, !key)";
-                return false;
-            }
-            if (auto p = term.find("!="); p != std::string::npos) {
-                r = {term.substr(0, p), LabelRequirement::Op::not_equals, term.substr(p + 2)};
-            } else if (auto q = term.find("=="); q != std::string::npos) {
-                r = {term.substr(0, q), LabelRequirement::Op::equals, term.substr(q + 2)};
-            } else if (auto e = term.find('='); e != std::string::npos) {
-                r = {term.substr(0, e), LabelRequirement::Op::equals, term.substr(e + 1)};
-            } else if (term[0] == '!') {
-                r = {term.substr(1), LabelRequirement::Op::not_exists, ""};
-            } else {
-                r = {term, LabelRequirement::Op::exists, ""};
-            }
-            if (r.key.empty() || r.key.find_first_of(" =!") != std::string::npos) {
-                error = "invalid label selector term \"" + term + "\"";
-                return false;
-            }
-            out.push_back(std::move(r));
-        }
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
-    return true;
-}
 
-bool parse_field_selector(const std::string& text, const ResourceInfo& info, std::vector<FieldRequirement>& out,
-                          std::string& error) {
-    out.clear();
-    std::vector<std::string> allowed = {"metadata.name", "metadata.namespace"};
-    if (info.resource == "pods") allowed.insert(allowed.end(), {"spec.nodeName", "status.phase"});
-    if (info.resource == "events")
-        allowed.insert(allowed.end(), {"involvedObject.kind", "involvedObject.name", "involvedObject.namespace",
-                                       "involvedObject.uid", "reason", "type"});
-    if (info.resource == "secrets") allowed.push_back("type");
-    size_t start = 0;
-    while (start <= text.size()) {
-        size_t comma = text.find(',', start);
-        std::string term = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (!term.empty()) {
-            FieldRequirement r;
-            size_t op = term.find("!=");
-            if (op != std::string::npos) {
-                r = {term.substr(0, op), false, term.substr(op + 2)};
-            } else if ((op = term.find("==")) != std::string::npos) {
-                r = {term.substr(0, op), true, term.substr(op + 2)};
-            } else if ((op = term.find('=')) != std::string::npos) {
-                r = {term.substr(0, op), true, term.substr(op + 1)};
-            } else {
-                error = "invalid term \"" + term + "\" (field=value or field!=value)";
-                return false;
-            }
-            if (std::find(allowed.begin(), allowed.end(), r.field) == allowed.end()) {
-                error = "field label not supported: " + r.field;
-                return false;
-            }
-            out.push_back(std::move(r));
-        }
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
-    return true;
-}
 
-bool fields_match(const json& obj, const std::vector<FieldRequirement>& selector) {
-    for (const auto& r : selector) {
-        const json* at = &obj;
-        size_t start = 0;
-        while (at && start <= r.field.size()) {
-            size_t dot = r.field.find('.', start);
-            std::string part = r.field.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-            at = at->is_object() && at->contains(part) ? &(*at)[part] : nullptr;
-            if (dot == std::string::npos) break;
-            start = dot + 1;
-        }
-        std::string value = at && at->is_string() ? at->get<std::string>() : "";
-        if ((value == r.value) != r.equals) return false;
-    }
-    return true;
-}
 
-bool labels_match(const json& labels, const std::vector<LabelRequirement>& selector) {
-    for (const auto& r : selector) {
-        bool has = labels.is_object() && labels.contains(r.key) && labels[r.key].is_string();
-        std::string value = has ? labels[r.key].get<std::string>() : "";
-        switch (r.op) {
-            case LabelRequirement::Op::equals:
-                if (!has || value != r.value) return false;
-                break;
-            case LabelRequirement::Op::not_equals:
-                if (has && value == r.value) return false;
-                break;
-            case LabelRequirement::Op::exists:
-                if (!has) return false;
-                break;
-            case LabelRequirement::Op::not_exists:
-                if (has) return false;
-                break;
-        }
-    }
-    return true;
-}
 
 std::string Registry::collection_prefix(const ResourceInfo& info, const std::string& ns) {
     std::string key = "/registry/" + (info.group.empty() ? std::string("core") : info.group) + "/" + info.resource + "/";

@@ -10,6 +10,7 @@
 
 #include "skiff/apiserver/http_server.hpp"
 #include "skiff/apiserver/resources.hpp"
+#include "skiff/apiserver/selectors.hpp"
 #include "skiff/store/store.hpp"
 
 namespace skiff::apiserver {
@@ -54,27 +55,6 @@ private:
     std::shared_ptr<WatchCache> watches_;
     std::chrono::seconds bookmark_interval_;
 };
-
-// Parses an equality-based label selector ("app=web,tier!=db,env,!canary"); false with a reason.
-struct LabelRequirement {
-    std::string key;
-    enum class Op { equals, not_equals, exists, not_exists } op = Op::exists;
-    std::string value;
-};
-bool parse_label_selector(const std::string& text, std::vector<LabelRequirement>& out, std::string& error);
-bool labels_match(const nlohmann::json& labels, const std::vector<LabelRequirement>& selector);
-
-// A field selector ("spec.nodeName=n1,status.phase!=Failed") over the fields Kubernetes allows for the
-// resource (metadata.name and metadata.namespace everywhere, spec.nodeName and status.phase for pods,
-// involvedObject.* for events); false with a reason (Kubernetes' "field label not supported: F").
-struct FieldRequirement {
-    std::string field;
-    bool equals = true;
-    std::string value;
-};
-bool parse_field_selector(const std::string& text, const ResourceInfo& info, std::vector<FieldRequirement>& out,
-                          std::string& error);
-bool fields_match(const nlohmann::json& object, const std::vector<FieldRequirement>& selector);
 
 // DNS-1123: a subdomain (object names, up to 253) or a label (namespaces, up to 63). "" if valid, else why.
 std::string dns1123_subdomain_error(const std::string& name);

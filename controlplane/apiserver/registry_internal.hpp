@@ -1,0 +1,30 @@
+// Pieces of the registry that its files share (registry.cpp, watch.cpp, subresources.cpp, deletion.cpp):
+// responses, metav1.Status failures, and the metadata rules every write follows.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "skiff/apiserver/registry.hpp"
+
+namespace skiff::apiserver {
+
+Response object_response(int code, const nlohmann::json& j);
+// A metav1.Status failure with details naming the object (kubectl prints them).
+Response failure(int code, const std::string& reason, const std::string& message, const ResourcePath& path,
+                 const std::string& name, nlohmann::json causes = nullptr);
+Response not_found(const ResourcePath& path, const std::string& name);
+// The Status for a store error (404, 409 AlreadyExists/Conflict, 410, 500).
+Response store_failure(const Error& e, const ResourcePath& path, const std::string& name);
+std::string now_rfc3339();
+std::string new_uid();
+// The stored JSON with the store's revision as metadata.resourceVersion.
+nlohmann::json with_version(const store::KeyValue& kv);
+// Parses a request body as a JSON object; false with a 400/415 in error.
+bool parse_body(const Request& req, nlohmann::json& out, Response& error);
+// kind and apiVersion, when given, must be the resource's.
+bool check_type(const nlohmann::json& obj, const ResourcePath& path, Response& error);
+// What an update may not change: identity, generation rules, kind and apiVersion.
+void carry_over(nlohmann::json& updated, const nlohmann::json& old, const ResourceInfo& info);
+
+}  // namespace skiff::apiserver
