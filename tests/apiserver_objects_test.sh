@@ -149,7 +149,6 @@ metadata: {name: web-1, labels: {app: web}}
 spec:
   nodeName: node-a
   containers: [{name: web, image: busybox}]
-status: {phase: Running, podIP: 10.88.1.2, containerStatuses: [{name: web, ready: true, restartCount: 2}]}
 ---
 apiVersion: v1
 kind: Service
@@ -163,6 +162,10 @@ status: {conditions: [{type: Ready, status: "True"}], nodeInfo: {kubeletVersion:
 YAML
     capture k create -f "$TMP/objs.yaml"
     assert_rc "create a pod, a service and a node" 0
+    # A pod's status is the node agent's to write, through the status subresource.
+    capture k patch pod web-1 --subresource=status --type=merge \
+        -p '{"status":{"phase":"Running","podIP":"10.88.1.2","containerStatuses":[{"name":"web","ready":true,"restartCount":2}]}}'
+    assert_rc "patch the pod's status" 0
     capture k get pods
     assert_match "get pods: kubectl's columns" '^NAME +READY +STATUS +RESTARTS +AGE$' "$(head -1 <<<"$OUT")"
     assert_match "get pods: the row" '^web-1 +1/1 +Running +2 +[0-9]+s$' "$(tail -1 <<<"$OUT")"

@@ -26,7 +26,7 @@ apiserver::Handler& handler() {
         return std::move(*s);
     }();
     static apiserver::Registry registry(*db);
-    static bool namespaces = registry.ensure_default_namespaces().ok();
+    static bool namespaces = registry.ensure_default_objects().ok();
     static apiserver::Handler h = apiserver::make_api_handler(&registry);
     (void)namespaces;
     return h;

@@ -3,6 +3,7 @@
 #include "skiff/apiserver/registry.hpp"
 
 #include "registry_internal.hpp"
+#include "service_addresses.hpp"
 #include "skiff/apiserver/tables.hpp"
 
 #include <sys/random.h>
@@ -234,7 +235,7 @@ std::string Registry::key_of(const ResourceInfo& info, const std::string& ns, co
     return collection_prefix(info, info.namespaced ? ns : "") + name;
 }
 
-Status Registry::ensure_default_namespaces() {
+Status Registry::ensure_default_objects() {
     const ResourceInfo* ns = find_resource("", "v1", "namespaces");
     for (const char* name : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
         json obj = {{"apiVersion", "v1"},
@@ -245,19 +246,48 @@ Status Registry::ensure_default_namespaces() {
         auto r = store_.create(key_of(*ns, "", name), obj.dump());
         if (!r && r.error().code() != store::errc::exists) return r.error();
     }
+    const ResourceInfo* services = find_resource("", "v1", "services");
+    std::string key = key_of(*services, "default", "kubernetes");
+    if (auto existing = store_.get(key); existing || existing.error().code() != store::errc::not_found)
+        return existing ? Status{} : Status(existing.error());
+    json svc = {{"apiVersion", "v1"},
+                {"kind", "Service"},
+                {"metadata",
+                 {{"name", "kubernetes"},
+                  {"namespace", "default"},
+                  {"uid", new_uid()},
+                  {"creationTimestamp", now_rfc3339()},
+                  {"labels", {{"component", "apiserver"}, {"provider", "kubernetes"}}}}},
+                {"spec",
+                 {{"type", "ClusterIP"},
+                  {"clusterIP", first_service_address()},
+                  {"ports", json::array({{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", 6443}}})},
+                  {"sessionAffinity", "None"}}}};
+    std::vector<std::string> allocated;
+    SKIFF_TRY(allocate_service_addresses(store_, json(), svc, allocated));
+    auto r = store_.create(key, svc.dump());
+    if (!r) {
+        release_service_addresses(store_, allocated);
+        if (r.error().code() != store::errc::exists) return r.error();
+    }
     return {};
 }
 
 Response Registry::handle(const Request& req, const ResourcePath& path) {
-    if (!path.subresource.empty())
-        return status_response(404, "NotFound", "the subresource " + path.info->resource + "/" + path.subresource +
-                                                    " is not served yet");
-    if (req.method == "GET" && (req.param("watch") == "true" || req.param("watch") == "1")) return watch(req, path);
+    const std::string& sub = path.subresource;
+    if (sub == "log") return req.method == "GET" ? pod_log(path) : status_response(405, "MethodNotAllowed", req.method + " is not allowed on " + req.path);
+    if (sub == "binding") return req.method == "POST" ? bind(req, path) : status_response(405, "MethodNotAllowed", req.method + " is not allowed on " + req.path);
+    if (!sub.empty() && sub != "status" && sub != "scale" && sub != "finalize")
+        return status_response(404, "NotFound", "the subresource " + path.info->resource + "/" + sub + " is not served");
+    if (req.method == "GET" && (req.param("watch") == "true" || req.param("watch") == "1")) {
+        if (!sub.empty()) return status_response(405, "MethodNotAllowed", "watch is not allowed on " + req.path);
+        return watch(req, path);
+    }
     if (req.method == "GET") return path.name.empty() ? list(req, path) : get(req, path);
     if (req.method == "POST" && path.name.empty()) return create(req, path);
     if (req.method == "PUT" && !path.name.empty()) return update(req, path);
-    if (req.method == "PATCH" && !path.name.empty()) return patch(req, path);
-    if (req.method == "DELETE" && !path.name.empty()) return remove(path);
+    if (req.method == "PATCH" && !path.name.empty() && sub != "finalize") return patch(req, path);
+    if (req.method == "DELETE" && sub.empty()) return path.name.empty() ? remove_collection(req, path) : remove(req, path);
     return status_response(405, "MethodNotAllowed", req.method + " is not allowed on " + req.path);
 }
 
@@ -285,6 +315,11 @@ Response Registry::create(const Request& req, const ResourcePath& path) {
             return ns.error().code() == store::errc::not_found
                        ? status_response(404, "NotFound", "namespaces \"" + path.ns + "\" not found")
                        : store_failure(ns.error(), path, name);
+        if (json::parse(ns->value, nullptr, false)["metadata"].contains("deletionTimestamp"))
+            return failure(403, "Forbidden",
+                           info.resource + " \"" + name + "\" is forbidden: unable to create new content in namespace " +
+                               path.ns + " because it is being terminated",
+                           path, name);
         meta["namespace"] = path.ns;
     } else {
         meta.erase("namespace");
@@ -293,11 +328,23 @@ Response Registry::create(const Request& req, const ResourcePath& path) {
     meta["uid"] = new_uid();
     meta["creationTimestamp"] = now_rfc3339();
     meta["generation"] = 1;
-    meta.erase("resourceVersion");
+    for (const char* field : {"resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"}) meta.erase(field);
     obj["kind"] = info.kind;
     obj["apiVersion"] = info.group_version();
+    // A status is the controllers' to write (through the status subresource); nodes bring their own.
+    if (has_status_subresource(info) && info.resource != "nodes" && info.resource != "namespaces") obj.erase("status");
+    if (dry_run(req)) return object_response(201, obj);
+    std::vector<std::string> allocated;
+    if (info.resource == "services") {
+        auto r = allocate_service_addresses(store_, json(), obj, allocated);
+        if (!r) return failure(r.error().code() == EINVAL ? 422 : 500, r.error().code() == EINVAL ? "Invalid" : "InternalError",
+                               "Service \"" + name + "\" is invalid: " + r.error().message(), path, name);
+    }
     auto kv = store_.create(key_of(info, path.ns, name), obj.dump());
-    if (!kv) return store_failure(kv.error(), path, name);
+    if (!kv) {
+        release_service_addresses(store_, allocated);
+        return store_failure(kv.error(), path, name);
+    }
     return object_response(201, with_version(*kv));
 }
 
@@ -305,6 +352,7 @@ Response Registry::get(const Request& req, const ResourcePath& path) {
     auto kv = store_.get(key_of(*path.info, path.ns, path.name));
     if (!kv) return store_failure(kv.error(), path, path.name);
     json obj = with_version(*kv);
+    if (path.subresource == "scale") return object_response(200, scale_of(*path.info, obj));
     if (wants_table(req.header("accept")))
         return object_response(200, make_table(*path.info, json::array({obj}), std::to_string(kv->mod_revision),
                                                req.param("includeObject") == "Object", std::time(nullptr)));
@@ -369,8 +417,14 @@ Response Registry::list(const Request& req, const ResourcePath& path) {
 Response Registry::update(const Request& req, const ResourcePath& path) {
     json obj;
     Response error;
-    if (!parse_body(req, obj, error) || !check_type(obj, path, error)) return error;
+    if (!parse_body(req, obj, error)) return error;
     const auto& info = *path.info;
+    if (path.subresource == "scale") {
+        if (obj.value("kind", "Scale") != "Scale")
+            return status_response(400, "BadRequest", "the scale subresource takes a Scale, not " + obj["kind"].dump());
+    } else if (!check_type(obj, path, error)) {
+        return error;
+    }
     json& meta = obj["metadata"];
     if (!meta.is_object()) meta = json::object();
     if (meta.value("name", path.name) != path.name)
@@ -379,19 +433,15 @@ Response Registry::update(const Request& req, const ResourcePath& path) {
     std::string key = key_of(info, path.ns, path.name);
     auto current = store_.get(key);
     if (!current) return store_failure(current.error(), path, path.name);
-    json old = json::parse(current->value, nullptr, false);
-    int64_t expected = 0;
+    json old = with_version(*current);
+    int64_t expected = current->mod_revision;  // an update without resourceVersion is unconditional
     if (auto rv = meta.value("resourceVersion", ""); !rv.empty()) {
         if (std::from_chars(rv.data(), rv.data() + rv.size(), expected).ec != std::errc())
             return failure(422, "Invalid", "metadata.resourceVersion: Invalid value: \"" + rv + "\"", path, path.name);
-    } else {
-        expected = current->mod_revision;  // an update without resourceVersion is unconditional
     }
-    meta["name"] = path.name;
-    carry_over(obj, old, info);
-    auto kv = store_.update(key, obj.dump(), expected);
-    if (!kv) return store_failure(kv.error(), path, path.name);
-    return object_response(200, with_version(*kv));
+    if (path.subresource == "scale") obj = with_scale(old, obj);
+    bool conflict = false;
+    return commit_update(req, path, old, std::move(obj), expected, conflict);
 }
 
 Response Registry::patch(const Request& req, const ResourcePath& path) {
@@ -408,11 +458,13 @@ Response Registry::patch(const Request& req, const ResourcePath& path) {
     for (int attempt = 0; attempt < 5; ++attempt) {
         auto current = store_.get(key);
         if (!current) return store_failure(current.error(), path, path.name);
-        json obj = json::parse(current->value, nullptr, false);
+        json old = with_version(*current);
+        // A patch of the scale subresource applies to the Scale the client sees.
+        json base = path.subresource == "scale" ? scale_of(*path.info, old) : old;
         json patched;
         if (type == "application/json-patch+json") {
             try {
-                patched = obj.patch(patch);
+                patched = base.patch(patch);
             } catch (const json::exception& e) {
                 return failure(422, "Invalid", std::string("the JSON patch does not apply: ") + e.what(), path, path.name);
             }
@@ -420,23 +472,91 @@ Response Registry::patch(const Request& req, const ResourcePath& path) {
             // Strategic merge patch is taken as a JSON merge patch for now: lists are replaced, not merged
             // by their merge keys.
             if (!patch.is_object()) return status_response(400, "BadRequest", "a merge patch must be a JSON object");
-            patched = obj;
+            patched = base;
             patched.merge_patch(patch);
         } else {
             return status_response(415, "UnsupportedMediaType", "the patch type \"" + type + "\" is not supported");
         }
-        carry_over(patched, obj, *path.info);
-        auto kv = store_.update(key, patched.dump(), current->mod_revision);
-        if (kv) return object_response(200, with_version(*kv));
-        if (kv.error().code() != store::errc::conflict) return store_failure(kv.error(), path, path.name);
+        if (path.subresource == "scale") patched = with_scale(old, patched);
+        bool conflict = false;
+        Response r = commit_update(req, path, old, std::move(patched), current->mod_revision, conflict);
+        if (!conflict) return r;
     }
     return failure(409, "Conflict", "the object kept changing while the patch was applied", path, path.name);
 }
 
-Response Registry::remove(const ResourcePath& path) {
-    auto kv = store_.remove(key_of(*path.info, path.ns, path.name));
-    if (!kv) return store_failure(kv.error(), path, path.name);
-    return object_response(200, with_version(*kv));
+Response Registry::commit_update(const Request& req, const ResourcePath& path, const json& old, json updated,
+                                 int64_t expected, bool& conflict) {
+    const auto& info = *path.info;
+    const std::string& sub = path.subresource;
+    if (sub == "status") {
+        // The status subresource changes the status and nothing else.
+        json status = updated.contains("status") ? updated["status"] : json();
+        updated = old;
+        if (status.is_null()) updated.erase("status");
+        else updated["status"] = std::move(status);
+    } else if (sub == "finalize") {
+        json finalizers = updated.contains("spec") && updated["spec"].is_object() ? updated["spec"].value("finalizers", json()) : json();
+        updated = old;
+        if (finalizers.is_null()) updated["spec"].erase("finalizers");
+        else updated["spec"]["finalizers"] = std::move(finalizers);
+    } else if (has_status_subresource(info)) {
+        // The main resource leaves the status alone (kubectl apply/edit can't undo a controller's status).
+        if (old.contains("status")) updated["status"] = old["status"];
+        else updated.erase("status");
+    }
+    carry_over(updated, old, info);
+    const json& old_meta = old["metadata"];
+    json& meta = updated["metadata"];
+    for (const char* kept : {"deletionTimestamp", "deletionGracePeriodSeconds"}) {
+        if (old_meta.contains(kept)) meta[kept] = old_meta[kept];
+        else meta.erase(kept);
+    }
+    json finalizers = meta.value("finalizers", json::array());
+    if (old_meta.contains("deletionTimestamp")) {
+        json old_finalizers = old_meta.value("finalizers", json::array());
+        for (const auto& f : finalizers)
+            if (std::find(old_finalizers.begin(), old_finalizers.end(), f) == old_finalizers.end())
+                return failure(422, "Invalid",
+                               info.kind + " \"" + path.name + "\" is invalid: metadata.finalizers: Forbidden: no new "
+                                           "finalizers can be added if the object is being deleted, found new finalizers " +
+                                   f.dump(),
+                               path, path.name,
+                               json::array({{{"reason", "FieldValueForbidden"},
+                                             {"message", "no new finalizers can be added if the object is being deleted"},
+                                             {"field", "metadata.finalizers"}}}));
+    }
+    if (dry_run(req)) return object_response(200, updated);
+    std::string key = key_of(info, path.ns, path.name);
+    // The last finalizer gone from an object being deleted: the update is its deletion.
+    if (old_meta.contains("deletionTimestamp") && (finalizers.is_null() || finalizers.empty()) &&
+        old_meta.value("deletionGracePeriodSeconds", 0) == 0) {
+        meta.erase("resourceVersion");
+        auto kv = store_.update(key, updated.dump(), expected);
+        if (kv) kv = store_.remove(key, kv->mod_revision);
+        if (!kv) {
+            conflict = kv.error().code() == store::errc::conflict;
+            return store_failure(kv.error(), path, path.name);
+        }
+        after_removal(info, path.ns, updated);
+        return object_response(200, with_version(*kv));
+    }
+    std::vector<std::string> allocated;
+    if (info.resource == "services") {
+        auto r = allocate_service_addresses(store_, old, updated, allocated);
+        if (!r) return failure(r.error().code() == EINVAL ? 422 : 500, r.error().code() == EINVAL ? "Invalid" : "InternalError",
+                               "Service \"" + path.name + "\" is invalid: " + r.error().message(), path, path.name);
+    }
+    meta.erase("resourceVersion");
+    auto kv = store_.update(key, updated.dump(), expected);
+    if (!kv) {
+        release_service_addresses(store_, allocated);
+        conflict = kv.error().code() == store::errc::conflict;
+        return store_failure(kv.error(), path, path.name);
+    }
+    if (info.resource == "services") release_service_addresses(store_, service_addresses_dropped(old, updated));
+    json stored = with_version(*kv);
+    return object_response(200, sub == "scale" ? scale_of(info, stored) : stored);
 }
 
 }  // namespace skiff::apiserver

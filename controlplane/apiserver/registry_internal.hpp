@@ -28,3 +28,14 @@ bool check_type(const nlohmann::json& obj, const ResourcePath& path, Response& e
 void carry_over(nlohmann::json& updated, const nlohmann::json& old, const ResourceInfo& info);
 
 }  // namespace skiff::apiserver
+
+namespace skiff::apiserver {
+
+bool has_status_subresource(const ResourceInfo& info);
+// dryRun=All: everything but the write.
+bool dry_run(const Request& req);
+// The autoscaling/v1 Scale of a deployment or replica set, and the object with a Scale's replicas.
+nlohmann::json scale_of(const ResourceInfo& info, const nlohmann::json& obj);
+nlohmann::json with_scale(const nlohmann::json& obj, const nlohmann::json& scale);
+
+}  // namespace skiff::apiserver

@@ -92,7 +92,7 @@ int cmd_server(const std::vector<std::string>& args) {
         return 1;
     }
     apiserver::Registry registry(**store, *watches);
-    if (auto r = registry.ensure_default_namespaces(); !r) {
+    if (auto r = registry.ensure_default_objects(); !r) {
         std::fprintf(stderr, "skiff server: %s\n", r.error().what().c_str());
         return 1;
     }

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 
 #include "skiff/apiserver/http_server.hpp"
 #include "skiff/apiserver/resources.hpp"
@@ -25,6 +26,16 @@ struct ResourcePath {
 
 class WatchCache;
 
+// metav1.DeleteOptions, from the body and the query.
+struct DeleteOptions {
+    std::optional<long long> grace_period;
+    std::string propagation;  // "", "Orphan", "Background", "Foreground"
+    std::string uid_precondition;
+    std::string rv_precondition;
+    bool dry_run = false;
+};
+bool parse_delete_options(const Request& req, DeleteOptions& out, Response& error);
+
 class Registry {
 public:
     // watches: where `?watch=true` streams come from; without one, watches are refused.
@@ -32,8 +43,9 @@ public:
                       std::chrono::seconds bookmark_interval = std::chrono::seconds(60))
         : store_(store), watches_(std::move(watches)), bookmark_interval_(bookmark_interval) {}
 
-    // The namespaces every cluster has (default, kube-system, kube-public, kube-node-lease).
-    [[nodiscard]] Status ensure_default_namespaces();
+    // What every cluster has: the namespaces default, kube-system, kube-public, kube-node-lease, and the
+    // `kubernetes` service on the first address of the service range.
+    [[nodiscard]] Status ensure_default_objects();
 
     Response handle(const Request& req, const ResourcePath& path);
 
@@ -48,8 +60,24 @@ private:
     Response list(const Request& req, const ResourcePath& path);
     Response update(const Request& req, const ResourcePath& path);
     Response patch(const Request& req, const ResourcePath& path);
-    Response remove(const ResourcePath& path);
+    // The common end of update and patch: the subresource's rules (status, scale, finalize), metadata carried
+    // over, finalizer rules, service addresses, the compare-and-swap write. conflict: the CAS failed.
+    Response commit_update(const Request& req, const ResourcePath& path, const nlohmann::json& old,
+                           nlohmann::json updated, int64_t expected, bool& conflict);
     Response watch(const Request& req, const ResourcePath& path);  // watch.cpp
+    // subresources.cpp
+    Response bind(const Request& req, const ResourcePath& path);
+    Response pod_log(const ResourcePath& path);
+    // deletion.cpp
+    Response remove(const Request& req, const ResourcePath& path);
+    Response remove_collection(const Request& req, const ResourcePath& path);
+    Response delete_object(const ResourcePath& path, const std::string& name, const DeleteOptions& options);
+    Response delete_namespace(const ResourcePath& path, const std::string& name, nlohmann::json ns, int64_t revision,
+                              const DeleteOptions& options);
+    // After an object left the store: its service addresses go, and a terminating namespace that is now
+    // empty goes too.
+    void after_removal(const ResourceInfo& info, const std::string& ns, const nlohmann::json& obj);
+    void finish_namespace(const std::string& name);
 
     store::Store& store_;
     std::shared_ptr<WatchCache> watches_;
