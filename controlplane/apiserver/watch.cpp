@@ -17,6 +17,7 @@ namespace {
 struct WatchFilter {
     std::vector<LabelRequirement> labels;
     std::vector<FieldRequirement> fields;
+    bool empty() const { return labels.empty() && fields.empty(); }
     bool matches(const json& obj) const {
         if (!obj.is_object()) return false;
         if (!fields_match(obj, fields)) return false;
@@ -31,6 +32,11 @@ struct WatchFormat {
     bool table = false;
     bool include_object = false;
 
+    // The event line from the serialized object: no parse, no dump (every unfiltered JSON watcher).
+    std::string event(const char* type, const CachedEvent& e) const {
+        if (table) return event(type, e.object());
+        return std::string(R"({"type":")") + type + R"(","object":)" + e.object_json + "}\n";
+    }
     std::string event(const char* type, const json& object) const {
         json e = {{"type", type}};
         if (table) {
@@ -104,14 +110,19 @@ public:
 private:
     // Kubernetes' filtered watch: an object that starts matching is ADDED, one that stops is DELETED.
     void encode(const CachedEvent& e, std::string& out) {
-        bool now_matches = filter_.matches(e.object);
-        if (e.type == CachedEvent::Type::deleted) {
-            if (now_matches) out += format_.event("DELETED", e.object);
+        static const char* names[] = {"ADDED", "MODIFIED", "DELETED"};
+        if (filter_.empty()) {
+            out += format_.event(names[static_cast<int>(e.type)], e);
             return;
         }
-        bool was = e.type == CachedEvent::Type::modified && filter_.matches(e.prev);
-        if (now_matches) out += format_.event(was ? "MODIFIED" : "ADDED", e.object);
-        else if (was) out += format_.event("DELETED", e.object);
+        bool now_matches = filter_.matches(e.object());
+        if (e.type == CachedEvent::Type::deleted) {
+            if (now_matches) out += format_.event("DELETED", e);
+            return;
+        }
+        bool was = e.type == CachedEvent::Type::modified && filter_.matches(e.prev());
+        if (now_matches) out += format_.event(was ? "MODIFIED" : "ADDED", e);
+        else if (was) out += format_.event("DELETED", e);
     }
 
     std::shared_ptr<WatchCache> cache_;

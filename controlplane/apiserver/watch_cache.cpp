@@ -10,27 +10,41 @@ using json = nlohmann::json;
 
 namespace {
 
-json decode(const store::KeyValue& kv) {
+// The stored JSON with its revision as metadata.resourceVersion, serialized.
+std::string with_revision(const store::KeyValue& kv) {
     json j = json::parse(kv.value, nullptr, false);
     if (!j.is_object()) j = json::object();
     j["metadata"]["resourceVersion"] = std::to_string(kv.mod_revision);
-    return j;
-}
-
-std::shared_ptr<const CachedEvent> cached(const store::Event& e) {
-    auto c = std::make_shared<CachedEvent>();
-    c->key = e.kv.key;
-    c->revision = e.revision();
-    c->object = decode(e.kv);
-    if (e.prev) c->prev = decode(*e.prev);
-    if (e.type == store::Event::Type::del) c->type = CachedEvent::Type::deleted;
-    else c->type = e.prev ? CachedEvent::Type::modified : CachedEvent::Type::added;
-    return c;
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 bool under(const std::string& key, const std::string& prefix) { return key.compare(0, prefix.size(), prefix) == 0; }
 
 }  // namespace
+
+CachedEvent::CachedEvent(const store::Event& e)
+    : key(e.kv.key), revision(e.revision()), object_json(with_revision(e.kv)) {
+    if (e.prev) prev_json = with_revision(*e.prev);
+    if (e.type == store::Event::Type::del) type = Type::deleted;
+    else type = e.prev ? Type::modified : Type::added;
+}
+
+void CachedEvent::parse() const {
+    std::call_once(parsed_, [this] {
+        object_ = json::parse(object_json, nullptr, false);
+        if (!prev_json.empty()) prev_ = json::parse(prev_json, nullptr, false);
+    });
+}
+
+const json& CachedEvent::object() const {
+    parse();
+    return object_;
+}
+
+const json& CachedEvent::prev() const {
+    parse();
+    return prev_;
+}
 
 Subscription::~Subscription() {
     std::lock_guard lock(cache_->mu_);
@@ -126,7 +140,7 @@ void WatchCache::run() {
 void WatchCache::publish(std::vector<store::Event>& events) {
     std::vector<std::shared_ptr<const CachedEvent>> decoded;
     decoded.reserve(events.size());
-    for (const auto& e : events) decoded.push_back(cached(e));
+    for (const auto& e : events) decoded.push_back(std::make_shared<const CachedEvent>(e));
     // Wakes are called after the lock is released: one may drop the last reference to a connection, whose
     // subscription then takes the lock to leave.
     std::vector<std::function<void()>> wakes;

@@ -68,10 +68,10 @@ TEST_F(WatchCacheTest, FansOutByPrefixAndWakes) {
     put("/registry/core/pods/default/b", "b");
     auto got = collect(**pods, 2);
     ASSERT_EQ(got.size(), 2u);
-    EXPECT_EQ(got[0]->object["metadata"]["name"], "a");
-    EXPECT_EQ(got[1]->object["metadata"]["name"], "b");
+    EXPECT_EQ(got[0]->object()["metadata"]["name"], "a");
+    EXPECT_EQ(got[1]->object()["metadata"]["name"], "b");
     EXPECT_EQ(got[0]->type, CachedEvent::Type::added);
-    EXPECT_EQ(got[1]->object["metadata"]["resourceVersion"], std::to_string(got[1]->revision));
+    EXPECT_EQ(got[1]->object()["metadata"]["resourceVersion"], std::to_string(got[1]->revision));
     EXPECT_GE(wakes.load(), 1);
     auto c = collect(**cms, 1);
     ASSERT_EQ(c.size(), 1u);
@@ -91,9 +91,9 @@ TEST_F(WatchCacheTest, ReplaysFromTheRingAndCarriesPreviousObjects) {
     auto got = (*sub)->take();
     ASSERT_EQ(got.size(), 2u);
     EXPECT_EQ(got[0]->type, CachedEvent::Type::modified);
-    EXPECT_EQ(got[0]->prev["metadata"]["name"], "a");
+    EXPECT_EQ(got[0]->prev()["metadata"]["name"], "a");
     EXPECT_EQ(got[1]->type, CachedEvent::Type::deleted);
-    EXPECT_EQ(got[1]->object["metadata"]["name"], "a2");
+    EXPECT_EQ(got[1]->object()["metadata"]["name"], "a2");
 }
 
 TEST_F(WatchCacheTest, RevisionsOlderThanTheRingAreExpired) {

@@ -32,7 +32,7 @@ const char* kServerUsage =
     "  --insecure-listen 127.0.0.1:PORT   plain HTTP, no authentication, loopback only (for tests);\n"
     "                                     port 0 picks a free one (printed on start)\n"
     "  --threads N                        network I/O threads (default 2)\n"
-    "  --watch-cache-size N               recent events kept for watches that resume (default 8192);\n"
+    "  --watch-cache-size N               recent events kept for watches that resume (default 1024);\n"
     "                                     older resourceVersions get 410 Expired\n";
 
 }  // namespace
@@ -40,7 +40,7 @@ const char* kServerUsage =
 int cmd_server(const std::vector<std::string>& args) {
     po::options_description d;
     d.add_options()("help,h", po::bool_switch())("insecure-listen", po::value<std::string>())(
-        "threads", po::value<int>()->default_value(2))("watch-cache-size", po::value<int>()->default_value(8192))(
+        "threads", po::value<int>()->default_value(2))("watch-cache-size", po::value<int>()->default_value(1024))(
         "data-dir", po::value<std::string>()->default_value("/var/lib/skiff/server"));
     po::variables_map vm;
     std::string error;

@@ -19,14 +19,24 @@
 
 namespace skiff::apiserver {
 
-// An event with its object decoded once for every subscriber.
-struct CachedEvent {
+// An event as every subscriber sends it: the object serialized once (a thousand watchers copy bytes, they
+// don't each serialize), parsed again only for subscribers that filter or print tables.
+class CachedEvent {
+public:
     enum class Type { added, modified, deleted };
+    CachedEvent(const store::Event& e);
     Type type = Type::added;
     std::string key;
     int64_t revision = 0;
-    nlohmann::json object;  // the new object (deleted: the last one), metadata.resourceVersion = revision
-    nlohmann::json prev;    // the object before this event; null for added
+    std::string object_json;  // the new object (deleted: the last one), metadata.resourceVersion = revision
+    std::string prev_json;    // the object before this event; "" for added
+    const nlohmann::json& object() const;
+    const nlohmann::json& prev() const;  // null for added
+
+private:
+    void parse() const;
+    mutable std::once_flag parsed_;
+    mutable nlohmann::json object_, prev_;
 };
 
 class WatchCache;
@@ -53,7 +63,7 @@ private:
 };
 
 struct WatchCacheOptions {
-    size_t capacity = 8192;          // recent events kept for watches that start in the past
+    size_t capacity = 1024;          // recent events kept for watches that start in the past
     size_t subscriber_limit = 20000;  // events a subscriber may have waiting before it is expired
 };
 
