@@ -126,7 +126,7 @@ TEST(Protobuf, SpecialForms) {
     // metadata.creationTimestamp {seconds 1700000000 nanos 5}, deletionTimestamp absent; Event's eventTime is a
     // MicroTime; a Service targetPort by name; a pointer int explicitly 0 stays (Go pointer), a plain 0 goes.
     std::string meta = bytes_field(1, "x") + bytes_field(8, varint_field(1, 1700000000) + varint_field(2, 5));
-    json ev = decode(envelope("v1", "Event", bytes_field(1, meta) + bytes_field(14, varint_field(1, 1700000000) + varint_field(2, 123456789))));
+    json ev = decode(envelope("v1", "Event", bytes_field(1, meta) + bytes_field(10, varint_field(1, 1700000000) + varint_field(2, 123456789))));
     EXPECT_EQ(ev["metadata"]["creationTimestamp"], "2023-11-14T22:13:20Z");
     EXPECT_EQ(ev["eventTime"], "2023-11-14T22:13:20.123456Z");
     std::string port = bytes_field(4, varint_field(1, 1) + bytes_field(3, "http")) + varint_field(3, 80);
