@@ -1,6 +1,6 @@
 # Tests object storage through `skiff server` with the real kubectl and curl: create/get/list/label/
 # apply/patch/replace/delete of configmaps, namespaces and deployments, Kubernetes' errors (404, 409
-# AlreadyExists and Conflict, 422 Invalid, 400 for bad JSON or kind, 415 for protobuf bodies), list
+# AlreadyExists and Conflict, 422 Invalid, 400 for bad JSON, kind or protobuf bodies), list
 # pagination and label selectors, and the objects still there after a restart on the same data dir.
 source "$(dirname "$0")/lib.sh"
 
@@ -112,7 +112,7 @@ check_errors() {
     assert_eq "malformed JSON: 400" 400 "$RC"
     assert_contains "malformed JSON: names the position" "$OUT" "at byte"
     api POST /api/v1/namespaces/default/configmaps 'k8s' application/vnd.kubernetes.protobuf
-    assert_eq "protobuf body: 415" 415 "$RC"
+    assert_eq "broken protobuf body: 400" 400 "$RC"
     api POST /api/v1/namespaces/default/configmaps '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"generateName":"gen-"}}'
     assert_eq "generateName: 201" 201 "$RC"
     assert_match "generateName: a generated name" '^gen-[a-z0-9]{5}$' "$(jq -r .metadata.name <<<"$OUT")"

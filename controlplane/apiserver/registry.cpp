@@ -4,6 +4,7 @@
 
 #include "registry_internal.hpp"
 #include "service_addresses.hpp"
+#include "skiff/apiserver/protobuf.hpp"
 #include "skiff/apiserver/tables.hpp"
 
 #include <sys/random.h>
@@ -108,6 +109,12 @@ json with_version(const store::KeyValue& kv) {
 bool parse_body(const Request& req, json& out, Response& error) {
     std::string type = req.header("content-type");
     type = type.substr(0, type.find(';'));
+    if (type == protobuf_content_type) {  // kubectl 1.32+ typed clients; the answer stays JSON
+        auto decoded = decode_protobuf_object(req.body);
+        if (!decoded) error = status_response(400, "BadRequest", decoded.error().message());
+        else out = std::move(*decoded);
+        return decoded.ok();
+    }
     if (!type.empty() && type != "application/json" && type != "application/yaml" && type != "*/*") {
         error = status_response(415, "UnsupportedMediaType",
                                 "the body's content type \"" + type + "\" is not supported: send application/json");
