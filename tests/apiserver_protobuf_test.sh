@@ -4,27 +4,20 @@
 # broken protobuf body gets a 400 naming what is wrong.
 source "$(dirname "$0")/lib.sh"
 
-SKIFF=$SKIFF_BUILD/bin/skiff
+source "$(dirname "$0")/apiserver_lib.sh"
 KUBECTL_DIR=/usr/lib/google-cloud-sdk/bin
 for v in 1.27 1.33; do
     [[ -x $KUBECTL_DIR/kubectl.$v ]] || die "$KUBECTL_DIR/kubectl.$v not found (tools/setup installs google-cloud-cli's kubectl)"
 done
-DATA=$TMP/data
-SERVER_PID=
-on_cleanup '[[ -n $SERVER_PID ]] && kill -KILL "$SERVER_PID"'
-: >"$TMP/server.err"
-"$SKIFF" server --insecure-listen 127.0.0.1:0 --data-dir "$DATA" 2>"$TMP/server.err" &
-SERVER_PID=$!
-wait_until 10 grep -q 'serving the Kubernetes API on' "$TMP/server.err" || die "server did not start: $(cat "$TMP/server.err")"
-URL=$(sed -n 's/.*serving the Kubernetes API on \(http:[^ ]*\).*/\1/p' "$TMP/server.err")
-export KUBECONFIG=/dev/null
+start_server
 kv() { local v=$1; shift; timeout 30 "$KUBECTL_DIR/kubectl.$v" --server "$URL" --cache-dir "$TMP/cache-$v" "$@"; }
 
-# The fields the server fills in, which differ between any two objects.
-SERVER_FIELDS='del(.metadata.uid, .metadata.namespace, .metadata.creationTimestamp, .metadata.resourceVersion)'
+# The fields the server fills in, which differ between any two objects (addresses are allocated).
+SERVER_FIELDS='del(.metadata.uid, .metadata.namespace, .metadata.creationTimestamp, .metadata.resourceVersion,
+    .spec.clusterIP, .spec.clusterIPs, .spec.ports[]?.nodePort)'
 
-create_all() { # VERSION NAMESPACE
-    local v=$1 ns=$2
+create_all() { # VERSION NAMESPACE NODE-PORT
+    local v=$1 ns=$2 node_port=$3
     capture kv "$v" create namespace "$ns"
     assert_rc "$v: create namespace" 0
     capture kv "$v" -n "$ns" create deployment web --image=busybox --replicas=2 --port=8080 -- sleep 1000
@@ -32,7 +25,7 @@ create_all() { # VERSION NAMESPACE
     assert_eq "$v: create deployment says so" "deployment.apps/web created" "$OUT"
     capture kv "$v" -n "$ns" create service clusterip web --tcp=80:8080
     assert_rc "$v: create service clusterip" 0
-    capture kv "$v" -n "$ns" create service nodeport np --tcp=80:8080 --node-port=30080
+    capture kv "$v" -n "$ns" create service nodeport np --tcp=80:8080 --node-port=$node_port
     assert_rc "$v: create service nodeport" 0
     capture kv "$v" -n "$ns" create configmap c --from-literal=a=b
     assert_rc "$v: create configmap" 0
@@ -43,8 +36,8 @@ create_all() { # VERSION NAMESPACE
     assert_rc "$v: create serviceaccount" 0
 }
 
-check_stored() { # VERSION NAMESPACE
-    local v=$1 ns=$2
+check_stored() { # VERSION NAMESPACE NODE-PORT
+    local v=$1 ns=$2 node_port=$3
     capture kv "$v" get namespace "$ns" -o json
     assert_eq "$v: namespace stored" "$ns Namespace" "$(jq -r '"\(.metadata.name) \(.kind)"' <<<"$OUT")"
     capture kv "$v" -n "$ns" get deployment web -o json
@@ -59,7 +52,7 @@ check_stored() { # VERSION NAMESPACE
         "$(jq -c -j '.spec.type, " ", .spec.selector, " ", .spec.ports' <<<"$OUT")"
     capture kv "$v" -n "$ns" get service np -o json
     # No validation or allocation yet: the nodePort is stored as asked.
-    assert_eq "$v: nodeport service" 'NodePort 30080 8080' \
+    assert_eq "$v: nodeport service" "NodePort $node_port 8080" \
         "$(jq -c -j '.spec.type, " ", .spec.ports[0].nodePort, " ", .spec.ports[0].targetPort' <<<"$OUT")"
     capture kv "$v" -n "$ns" get configmap c -o json
     assert_eq "$v: configmap data" '{"a":"b"}' "$(jq -c .data <<<"$OUT")"
@@ -76,10 +69,10 @@ assert_match "1.33 sends protobuf" 'Content-Type: application/vnd.kubernetes.pro
 capture kv 1.27 create configmap probe27 --from-literal=x=y -v=8
 assert_match "1.27 sends JSON" 'Content-Type: application/json' "$ERR"
 
-create_all 1.27 json-made
-create_all 1.33 proto-made
-check_stored 1.27 json-made
-check_stored 1.33 proto-made
+create_all 1.27 json-made 30080
+create_all 1.33 proto-made 30081
+check_stored 1.27 json-made 30080
+check_stored 1.33 proto-made 30081
 
 # The same commands store the same objects whichever encoding carried them.
 for obj in deployment/web service/web service/np configmap/c secret/s serviceaccount/sa; do
@@ -109,6 +102,4 @@ assert_contains "deployment body to configmaps: the kind" "$(jq -r .message <<<"
 capture kv 1.33 get ns -o name
 assert_contains "server still answers" "$OUT" "namespace/proto-made"
 
-kill -TERM "$SERVER_PID"
-wait "$SERVER_PID" || fail "server exit status $?"
-SERVER_PID=
+stop_server
