@@ -8,13 +8,13 @@
 
 #include <algorithm>
 #include <array>
-#include <optional>
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <charconv>
 #include <limits>
+#include <optional>
 #include <thread>
 
 namespace skiff::store::etcd {
@@ -35,7 +35,8 @@ bool wait_fd(int fd, short events, Clock::time_point deadline, int cancel_fd, er
     for (;;) {
         int timeout = -1;
         if (deadline != Clock::time_point::max()) {
-            auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+            auto left =
+                std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
             if (left <= 0) {
                 ec = asio::error::timed_out;
                 return false;
@@ -60,7 +61,7 @@ bool wait_fd(int fd, short events, Clock::time_point deadline, int cancel_fd, er
 // A socket in non-blocking mode seen as a blocking stream with a deadline: Beast's synchronous
 // read/write run on it; each would-block waits in poll() for what is left of the deadline.
 class PollStream {
-public:
+  public:
     PollStream(tcp::socket& socket, Clock::time_point deadline, int cancel_fd = -1)
         : socket_(socket), deadline_(deadline), cancel_fd_(cancel_fd) {}
 
@@ -96,7 +97,7 @@ public:
         return n;
     }
 
-private:
+  private:
     tcp::socket& socket_;
     Clock::time_point deadline_;
     int cancel_fd_;
@@ -129,20 +130,26 @@ Failure classify(unsigned status, std::string_view body) {
     auto j = Json::parse(body, nullptr, false);
     if (j.is_object()) {
         for (const char* f : {"message", "error"})
-            if (auto it = j.find(f); it != j.end() && it->is_string() && message.empty()) message = it->get<std::string>();
-        if (auto it = j.find("code"); it != j.end() && it->is_number_integer()) code = it->get<int64_t>();
+            if (auto it = j.find(f); it != j.end() && it->is_string() && message.empty())
+                message = it->get<std::string>();
+        if (auto it = j.find("code"); it != j.end() && it->is_number_integer())
+            code = it->get<int64_t>();
     }
-    if (message.empty()) message = "HTTP " + std::to_string(status) + ": " + std::string(body.substr(0, 200));
+    if (message.empty())
+        message = "HTTP " + std::to_string(status) + ": " + std::string(body.substr(0, 200));
     auto has = [&](std::string_view s) { return message.find(s) != std::string::npos; };
     if (has("required revision has been compacted")) return {Error(errc::compacted, message)};
-    if (has("required revision is a future revision")) return {Error(errc::future_revision, message)};
-    if (has("request is too large")) return {Error(EMSGSIZE, message + " (etcd's --max-request-bytes)")};
+    if (has("required revision is a future revision"))
+        return {Error(errc::future_revision, message)};
+    if (has("request is too large"))
+        return {Error(EMSGSIZE, message + " (etcd's --max-request-bytes)")};
     // Refused before the proposal was made: nothing was applied.
     if (has("too many requests") || has("proposal dropped") || has("no leader"))
         return {Error(EAGAIN, message), true, false};
     // gRPC Unavailable / DeadlineExceeded ("request timed out", "leader changed", a member
     // shutting down): a write may have been committed.
-    if (code == 14 || code == 4 || status == 503 || status == 504 || has("timed out") || has("leader changed"))
+    if (code == 14 || code == 4 || status == 503 || status == 504 || has("timed out") ||
+        has("leader changed"))
         return {Error(EAGAIN, message), true, true};
     return {Error(EIO, message)};
 }
@@ -157,7 +164,8 @@ struct Connection {
 };
 
 std::string base64_encode(std::string_view in) {
-    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static constexpr char kAlphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string out;
     out.resize((in.size() + 2) / 3 * 4);
     size_t o = 0, i = 0;
@@ -258,7 +266,8 @@ Result<std::shared_ptr<Gateway>> Gateway::open(const EtcdOptions& options) {
         constexpr std::string_view kScheme = "http://";
         std::string_view rest = url;
         if (rest.substr(0, kScheme.size()) != kScheme)
-            return Error(EINVAL, "etcd endpoint \"" + url + "\": only http:// (the JSON gateway without TLS)");
+            return Error(EINVAL, "etcd endpoint \"" + url +
+                                     "\": only http:// (the JSON gateway without TLS)");
         rest.remove_prefix(kScheme.size());
         while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
         auto colon = rest.rfind(':');
@@ -266,11 +275,13 @@ Result<std::shared_ptr<Gateway>> Gateway::open(const EtcdOptions& options) {
             return Error(EINVAL, "etcd endpoint \"" + url + "\": expected http://HOST:PORT");
         std::string host(rest.substr(0, colon));
         std::string port(rest.substr(colon + 1));
-        if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+        if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+            host = host.substr(1, host.size() - 2);
         error_code ec;
         auto results = resolver.resolve(host, port, tcp::resolver::numeric_service, ec);
         if (ec || results.empty())
-            return Error(EHOSTUNREACH, "etcd endpoint \"" + url + "\": resolve " + host + ": " + ec.message());
+            return Error(EHOSTUNREACH,
+                         "etcd endpoint \"" + url + "\": resolve " + host + ": " + ec.message());
         g->endpoints_.push_back(Endpoint{url, std::string(rest), results.begin()->endpoint()});
     }
     g->idle_.resize(g->endpoints_.size());
@@ -288,7 +299,8 @@ void Gateway::endpoint_failed(size_t i) {
     dropped.swap(idle_[i]);
 }
 
-Result<std::unique_ptr<Connection>> Gateway::connect(size_t i, Clock::time_point deadline, int cancel_fd) {
+Result<std::unique_ptr<Connection>> Gateway::connect(size_t i, Clock::time_point deadline,
+                                                     int cancel_fd) {
     const Endpoint& ep = endpoints_[i];
     deadline = std::min(deadline, Clock::now() + options_.dial_timeout);
     auto conn = std::make_unique<Connection>(io_, i);
@@ -302,7 +314,8 @@ Result<std::unique_ptr<Connection>> Gateway::connect(size_t i, Clock::time_point
     if (::connect(fd, ep.address.data(), static_cast<socklen_t>(ep.address.size())) != 0) {
         if (errno != EINPROGRESS) return Error::from_errno("connect to " + ep.url);
         if (!wait_fd(fd, POLLOUT, deadline, cancel_fd, ec)) {
-            if (ec == asio::error::operation_aborted) return Error(errc::closed, "connect to " + ep.url + ": closed");
+            if (ec == asio::error::operation_aborted)
+                return Error(errc::closed, "connect to " + ep.url + ": closed");
             return io_error(ec, "connect to " + ep.url);
         }
         int err = 0;
@@ -335,7 +348,8 @@ void Gateway::release(std::unique_ptr<Connection> conn) {
 
 Result<Gateway::Reply> Gateway::call(std::string_view path, std::string body, Retry retry) {
     auto deadline = Clock::now() + options_.request_timeout;
-    http::request<http::string_body> req{http::verb::post, beast::string_view(path.data(), path.size()), 11};
+    http::request<http::string_body> req{http::verb::post,
+                                         beast::string_view(path.data(), path.size()), 11};
     req.set(http::field::content_type, "application/json");
     req.keep_alive(true);
     req.body() = std::move(body);
@@ -345,10 +359,11 @@ Result<Gateway::Reply> Gateway::call(std::string_view path, std::string body, Re
     bool resent = false;
     std::optional<Error> last;
     auto unknown_outcome = [&](const Error& e, size_t i) {
-        return Error(e.code() == 0 ? EIO : e.code(),
-                     what() + " to " + endpoints_[i].url + ": " + e.message() +
-                         "; the request had been sent, so it may have been applied (not retried: a second "
-                         "application could change the result)");
+        return Error(
+            e.code() == 0 ? EIO : e.code(),
+            what() + " to " + endpoints_[i].url + ": " + e.message() +
+                "; the request had been sent, so it may have been applied (not retried: a second "
+                "application could change the result)");
     };
     const size_t n = endpoints_.size();
     for (int round = 0;; ++round) {
@@ -362,7 +377,14 @@ Result<Gateway::Reply> Gateway::call(std::string_view path, std::string body, Re
                 continue;
             }
             req.set(http::field::host, endpoints_[i].host);
-            PollStream s((*conn)->socket, deadline);
+            // A request that may be retried gets half the time, so a member that swallowed it
+            // (a proposal lost with a dead leader waits for etcd's own ~7 s timeout) leaves room
+            // for another member to answer.
+            auto attempt_deadline =
+                retry == Retry::always
+                    ? std::min(deadline, Clock::now() + options_.request_timeout / 2)
+                    : deadline;
+            PollStream s((*conn)->socket, attempt_deadline);
             error_code ec;
             http::write(s, req, ec);
             if (ec) {  // the member can't have read a whole request
@@ -386,7 +408,8 @@ Result<Gateway::Reply> Gateway::call(std::string_view path, std::string body, Re
             if (res.result() == http::status::ok) {
                 auto j = Json::parse(res.body(), nullptr, false);
                 if (j.is_discarded() || !j.is_object())
-                    return Error(EPROTO, what() + ": the answer from " + endpoints_[i].url + " is not a JSON object");
+                    return Error(EPROTO, what() + ": the answer from " + endpoints_[i].url +
+                                             " is not a JSON object");
                 return Reply{std::move(j), resent};
             }
             Failure f = classify(res.result_int(), res.body());
@@ -400,10 +423,13 @@ Result<Gateway::Reply> Gateway::call(std::string_view path, std::string body, Re
         }
         auto now = Clock::now();
         if (now >= deadline) {
-            std::string detail = last ? last->what() : "no attempt";
-            return Error(last && last->code() != 0 ? last->code() : ETIMEDOUT,
-                         what() + ": no etcd member answered within " +
-                             std::to_string(options_.request_timeout.count()) + " ms (last: " + detail + ")");
+            std::string detail = last ? last->message() : "no attempt";
+            return Error(
+                last && last->code() != 0 ? last->code() : ETIMEDOUT,
+                what() + ": no etcd member answered within " +
+                    std::to_string(options_.request_timeout.count()) + " ms (last: " + detail +
+                    ")" +
+                    (resent ? "; an attempt had been sent, so it may have been applied" : ""));
         }
         // Every member failed this round (an election, a restart): back off a little.
         auto pause = std::chrono::milliseconds(std::min(20 << std::min(round, 5), 500));
@@ -411,9 +437,11 @@ Result<Gateway::Reply> Gateway::call(std::string_view path, std::string body, Re
     }
 }
 
-Result<std::unique_ptr<BodyStream>> Gateway::open_stream(std::string_view path, const std::string& body,
-                                                         int cancel_fd, size_t& endpoint) {
-    http::request<http::string_body> req{http::verb::post, beast::string_view(path.data(), path.size()), 11};
+Result<std::unique_ptr<BodyStream>> Gateway::open_stream(std::string_view path,
+                                                         const std::string& body, int cancel_fd,
+                                                         size_t& endpoint) {
+    http::request<http::string_body> req{http::verb::post,
+                                         beast::string_view(path.data(), path.size()), 11};
     req.set(http::field::content_type, "application/json");
     // etcd cancels the watch when its member loses the leader, instead of going quiet.
     req.set("Grpc-Metadata-hasleader", "true");
@@ -439,7 +467,8 @@ Result<std::unique_ptr<BodyStream>> Gateway::open_stream(std::string_view path, 
             auto more = stream->read_some(error_body);
             if (!more || !*more) break;
         }
-        return classify(status, error_body).error.context("POST " + std::string(path) + " to " + endpoints_[i].url);
+        return classify(status, error_body)
+            .error.context("POST " + std::string(path) + " to " + endpoints_[i].url);
     }
     return stream;
 }

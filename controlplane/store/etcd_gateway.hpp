@@ -1,4 +1,5 @@
-// A client for etcd's v3 JSON gateway: keep-alive HTTP/1.1 connections per member, failover, retries.
+// A client for etcd's v3 JSON gateway: keep-alive HTTP/1.1 connections per member, failover,
+// retries.
 #pragma once
 
 #include <poll.h>
@@ -37,7 +38,8 @@ std::string prefix_end(const std::string& prefix);
 int64_t int_field(const Json& object, const char* name);
 
 // Whether a request may be sent again after it reached a member without an answer coming back
-// (the member died, the connection broke, etcd said "request timed out"): it might have been applied.
+// (the member died, the connection broke, etcd said "request timed out"): it might have been
+// applied.
 enum class Retry {
     always,       // reads, compaction, and writes whose compare rejects a second application
     only_unsent,  // writes a second application could change: sent once, else "outcome unknown"
@@ -53,14 +55,14 @@ struct Connection;
 
 // A streaming response body (a watch) on a connection of its own.
 class BodyStream {
-public:
+  public:
     BodyStream(std::unique_ptr<Connection> conn, int cancel_fd);
     ~BodyStream();
     // Appends the next bytes of the body to out; false at the end of the body. Fails with
     // errc::closed when cancel_fd becomes readable.
     [[nodiscard]] Result<bool> read_some(std::string& out);
 
-private:
+  private:
     friend class Gateway;
     std::unique_ptr<Connection> conn_;
     boost::beast::http::response_parser<boost::beast::http::buffer_body> parser_;
@@ -68,7 +70,7 @@ private:
 };
 
 class Gateway {
-public:
+  public:
     // Resolves the endpoints' host names (once: no DNS per request).
     [[nodiscard]] static Result<std::shared_ptr<Gateway>> open(const EtcdOptions& options);
     ~Gateway();
@@ -86,17 +88,19 @@ public:
 
     // Starts a streaming POST on a new connection to the preferred member (then the others):
     // the stream is positioned at the body of a 200 answer. cancel_fd readable = give up.
-    [[nodiscard]] Result<std::unique_ptr<BodyStream>> open_stream(std::string_view path, const std::string& body,
-                                                                 int cancel_fd, size_t& endpoint);
+    [[nodiscard]] Result<std::unique_ptr<BodyStream>> open_stream(std::string_view path,
+                                                                  const std::string& body,
+                                                                  int cancel_fd, size_t& endpoint);
     // A connection to member i broke: the next requests go to the next member.
     void endpoint_failed(size_t i);
     const Endpoint& endpoint(size_t i) const { return endpoints_[i]; }
     const EtcdOptions& options() const { return options_; }
 
-private:
+  private:
     explicit Gateway(EtcdOptions options);
     Result<std::unique_ptr<Connection>> acquire(size_t i, Clock::time_point deadline);
-    Result<std::unique_ptr<Connection>> connect(size_t i, Clock::time_point deadline, int cancel_fd);
+    Result<std::unique_ptr<Connection>> connect(size_t i, Clock::time_point deadline,
+                                                int cancel_fd);
     void release(std::unique_ptr<Connection> conn);
 
     const EtcdOptions options_;

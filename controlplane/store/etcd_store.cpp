@@ -29,7 +29,7 @@ using etcd::Retry;
 // A JSON request body. Keys and values go in base64 and numbers as strings (the gateway's int64
 // form), so nothing needs escaping.
 class Body {
-public:
+  public:
     Body& raw(std::string_view s) {
         s_ += s;
         return *this;
@@ -52,7 +52,7 @@ public:
     }
     std::string take() { return std::move(s_); }
 
-private:
+  private:
     std::string s_;
 };
 
@@ -67,10 +67,14 @@ bool flag(const Json& object, const char* name) {
     return v.is_boolean() && v.get<bool>();
 }
 
-int64_t header_revision(const Json& reply) { return int_field(member(reply, "header"), "revision"); }
+int64_t header_revision(const Json& reply) {
+    return int_field(member(reply, "header"), "revision");
+}
 
 // A txn's first response of the branch that ran: "response_put", "response_range", ...
-const Json& txn_response(const Json& reply, const char* kind) { return member(member(reply, "responses")[0], kind); }
+const Json& txn_response(const Json& reply, const char* kind) {
+    return member(member(reply, "responses")[0], kind);
+}
 
 // State shared by the store and its watches, which may outlive it.
 struct Shared {
@@ -99,7 +103,8 @@ struct Shared {
             out.key.compare(0, key_prefix.size(), key_prefix) != 0)
             return Error(EPROTO, "etcd answered with a malformed key");
         out.key.erase(0, key_prefix.size());
-        if (value.is_string() && !etcd::base64_decode(value.get_ref<const std::string&>(), out.value))
+        if (value.is_string() &&
+            !etcd::base64_decode(value.get_ref<const std::string&>(), out.value))
             return Error(EPROTO, "etcd answered with a malformed value for " + out.key);
         out.create_revision = int_field(kv, "create_revision");
         out.mod_revision = int_field(kv, "mod_revision");
@@ -114,9 +119,12 @@ struct Shared {
 };
 
 class EtcdWatch final : public Watch {
-public:
+  public:
     EtcdWatch(std::shared_ptr<Shared> shared, std::string prefix, int64_t after, UniqueFd cancel)
-        : shared_(std::move(shared)), prefix_(std::move(prefix)), resume_after_(after), cancel_(std::move(cancel)) {}
+        : shared_(std::move(shared)),
+          prefix_(std::move(prefix)),
+          resume_after_(after),
+          cancel_(std::move(cancel)) {}
 
     // Registers with the store and starts the reader; false if the store is already closed.
     bool start() {
@@ -142,9 +150,11 @@ public:
         std::unique_lock lock(mu_);
         cv_.wait_for(lock, timeout, [&] { return closed_ || !queue_.empty() || error_; });
         if (closed_)
-            return Error(errc::closed, "watch " + prefix_ + (store_closed_ ? ": store is closed" : ": closed"));
+            return Error(errc::closed,
+                         "watch " + prefix_ + (store_closed_ ? ": store is closed" : ": closed"));
         if (!queue_.empty()) {
-            std::vector<Event> events(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+            std::vector<Event> events(std::make_move_iterator(queue_.begin()),
+                                      std::make_move_iterator(queue_.end()));
             queue_.clear();
             return events;
         }
@@ -155,7 +165,7 @@ public:
     void close() override { stop(false); }
     void store_closed() { stop(true); }
 
-private:
+  private:
     void stop(bool store_closed) {
         {
             std::lock_guard lock(mu_);
@@ -183,7 +193,8 @@ private:
 
     enum class Outcome { more, reconnect, done };
 
-    // One line of the stream: {"result":{...}} (or {"error":{...}} when the gateway's stream broke).
+    // One line of the stream: {"result":{...}} (or {"error":{...}} when the gateway's stream
+    // broke).
     Outcome handle(std::string_view line) {
         auto j = Json::parse(line, nullptr, false);
         if (!j.is_object()) return Outcome::reconnect;
@@ -193,9 +204,10 @@ private:
             int64_t compact = int_field(r, "compact_revision");
             if (compact <= 0) return Outcome::reconnect;  // e.g. the member lost its leader
             shared_->note_compacted(compact);
-            fail(Error(errc::compacted, "watch " + prefix_ + ": revision " + std::to_string(resume_after_ + 1) +
-                                            " has been compacted (compacted revision " + std::to_string(compact) +
-                                            ")"));
+            fail(Error(errc::compacted, "watch " + prefix_ + ": revision " +
+                                            std::to_string(resume_after_ + 1) +
+                                            " has been compacted (compacted revision " +
+                                            std::to_string(compact) + ")"));
             return Outcome::done;
         }
         if (flag(r, "created")) failures_ = 0;
@@ -249,7 +261,8 @@ private:
             body.b64("range_end", etcd::prefix_end(shared_->key_prefix + prefix_)).raw(",");
             body.num("start_revision", resume_after_ + 1).raw(",\"prev_kv\":true}}");
             size_t endpoint = 0;
-            auto stream = shared_->gateway->open_stream("/v3/watch", body.take(), cancel_.get(), endpoint);
+            auto stream =
+                shared_->gateway->open_stream("/v3/watch", body.take(), cancel_.get(), endpoint);
             if (stream) {
                 pending.clear();
                 size_t scanned = 0;
@@ -258,7 +271,8 @@ private:
                     if (!more || !*more) break;
                     Outcome outcome = Outcome::more;
                     size_t start = 0;
-                    for (size_t nl; outcome == Outcome::more && (nl = pending.find('\n', scanned)) != std::string::npos;) {
+                    for (size_t nl; outcome == Outcome::more &&
+                                    (nl = pending.find('\n', scanned)) != std::string::npos;) {
                         outcome = handle(std::string_view(pending).substr(start, nl - start));
                         start = scanned = nl + 1;
                     }
@@ -267,15 +281,18 @@ private:
                     pending.erase(0, start);
                     scanned = pending.size();
                 }
-            } else if (stream.error().code() == errc::closed || stream.error().code() == errc::compacted ||
+            } else if (stream.error().code() == errc::closed ||
+                       stream.error().code() == errc::compacted ||
                        stream.error().code() == errc::future_revision) {
-                if (stream.error().code() == errc::compacted) fail(std::move(stream).error().context("watch " + prefix_));
+                if (stream.error().code() == errc::compacted)
+                    fail(std::move(stream).error().context("watch " + prefix_));
                 if (stream.error().code() != errc::future_revision) return;
             }
             if (is_closed()) return;
             shared_->gateway->endpoint_failed(endpoint);
             // A member went away: try the next one at once, then back off while none answers.
-            auto pause = std::chrono::milliseconds(failures_ == 0 ? 0 : std::min(25 << std::min(failures_, 5), 500));
+            auto pause = std::chrono::milliseconds(
+                failures_ == 0 ? 0 : std::min(25 << std::min(failures_, 5), 500));
             ++failures_;
             std::unique_lock lock(mu_);
             cv_.wait_for(lock, pause, [&] { return closed_; });
@@ -286,7 +303,7 @@ private:
     const std::string prefix_;
     int64_t resume_after_;  // reader thread: every revision up to here has been received
     int failures_ = 0;      // reader thread: stream attempts since one was created
-    UniqueFd cancel_;       // an eventfd: close() makes it readable, which wakes the reader's poll()
+    UniqueFd cancel_;  // an eventfd: close() makes it readable, which wakes the reader's poll()
     std::thread reader_;
 
     std::mutex mu_;
@@ -298,7 +315,7 @@ private:
 };
 
 class EtcdStore final : public Store {
-public:
+  public:
     explicit EtcdStore(std::shared_ptr<Shared> shared) : s_(std::move(shared)) {}
     ~EtcdStore() override {
         std::lock_guard lock(s_->watches_mu);
@@ -309,13 +326,21 @@ public:
     Result<KeyValue> create(const std::string& key, const std::string& value) override {
         std::string k = s_->full_key(key);
         Body body;
-        body.raw("{\"compare\":[{\"target\":\"CREATE\",").b64("key", k).raw(",").num("create_revision", 0);
-        body.raw("}],\"success\":[{\"request_put\":{").b64("key", k).raw(",").b64("value", value).raw("}}]}");
+        body.raw("{\"compare\":[{\"target\":\"CREATE\",")
+            .b64("key", k)
+            .raw(",")
+            .num("create_revision", 0);
+        body.raw("}],\"success\":[{\"request_put\":{")
+            .b64("key", k)
+            .raw(",")
+            .b64("value", value)
+            .raw("}}]}");
         // Not retried once sent: if the first attempt was applied and the key deleted meanwhile,
         // a second one would bring it back.
         auto r = s_->gateway->call("/v3/kv/txn", body.take(), Retry::only_unsent);
         if (!r) return std::move(r).error().context("create " + key);
-        if (!flag(r->json, "succeeded")) return Error(errc::exists, "create " + key + ": already exists");
+        if (!flag(r->json, "succeeded"))
+            return Error(errc::exists, "create " + key + ": already exists");
         int64_t rev = header_revision(r->json);
         return KeyValue{key, value, rev, rev};
     }
@@ -326,7 +351,8 @@ public:
         auto r = s_->gateway->call("/v3/kv/range", body.take(), Retry::always);
         if (!r) return std::move(r).error().context("get " + key);
         const Json& kvs = member(r->json, "kvs");
-        if (!kvs.is_array() || kvs.empty()) return Error(errc::not_found, "get " + key + ": not found");
+        if (!kvs.is_array() || kvs.empty())
+            return Error(errc::not_found, "get " + key + ": not found");
         auto kv = s_->key_value(kvs[0]);
         if (!kv) return std::move(kv).error().context("get " + key);
         return kv;
@@ -341,7 +367,10 @@ public:
         }
         if (lower.empty()) lower.push_back('\0');
         Body body;
-        body.raw("{").b64("key", lower).raw(",").b64("range_end", etcd::prefix_end(s_->key_prefix + prefix));
+        body.raw("{")
+            .b64("key", lower)
+            .raw(",")
+            .b64("range_end", etcd::prefix_end(s_->key_prefix + prefix));
         if (options.limit > 0) body.raw(",").num("limit", options.limit);
         if (options.revision > 0) body.raw(",").num("revision", options.revision);
         body.raw("}");
@@ -360,20 +389,26 @@ public:
         }
         result.more = flag(r->json, "more");
         // count: every key in the range at that revision, the ones returned included.
-        result.remaining = result.more ? int_field(r->json, "count") - static_cast<int64_t>(result.items.size()) : 0;
+        result.remaining =
+            result.more ? int_field(r->json, "count") - static_cast<int64_t>(result.items.size())
+                        : 0;
         return result;
     }
 
-    Result<KeyValue> update(const std::string& key, const std::string& value, int64_t expected) override {
+    Result<KeyValue> update(const std::string& key, const std::string& value,
+                            int64_t expected) override {
         std::string k = s_->full_key(key);
         Body body;
         body.raw("{\"compare\":[");
         compare_revision(body, k, expected);
         body.raw("],\"success\":[{\"request_put\":{").b64("key", k).raw(",").b64("value", value);
-        body.raw(",\"prev_kv\":true}}],\"failure\":[{\"request_range\":{").b64("key", k).raw("}}]}");
+        body.raw(",\"prev_kv\":true}}],\"failure\":[{\"request_range\":{")
+            .b64("key", k)
+            .raw("}}]}");
         // A compare on the mod revision can't pass twice (revisions are never reused); an
         // unconditional update could be applied twice.
-        auto r = s_->gateway->call("/v3/kv/txn", body.take(), expected != 0 ? Retry::always : Retry::only_unsent);
+        auto r = s_->gateway->call("/v3/kv/txn", body.take(),
+                                   expected != 0 ? Retry::always : Retry::only_unsent);
         if (!r) return std::move(r).error().context("update " + key);
         if (!flag(r->json, "succeeded")) return refused(*r, "update ", key, expected);
         const Json& prev = member(txn_response(r->json, "response_put"), "prev_kv");
@@ -386,9 +421,12 @@ public:
         body.raw("{\"compare\":[");
         compare_revision(body, k, expected);
         body.raw("],\"success\":[{\"request_delete_range\":{").b64("key", k);
-        body.raw(",\"prev_kv\":true}}],\"failure\":[{\"request_range\":{").b64("key", k).raw("}}]}");
+        body.raw(",\"prev_kv\":true}}],\"failure\":[{\"request_range\":{")
+            .b64("key", k)
+            .raw("}}]}");
         // As update; an unconditional delete sent twice could delete a key re-created meanwhile.
-        auto r = s_->gateway->call("/v3/kv/txn", body.take(), expected != 0 ? Retry::always : Retry::only_unsent);
+        auto r = s_->gateway->call("/v3/kv/txn", body.take(),
+                                   expected != 0 ? Retry::always : Retry::only_unsent);
         if (!r) return std::move(r).error().context("delete " + key);
         if (!flag(r->json, "succeeded")) return refused(*r, "delete ", key, expected);
         const Json& prevs = member(txn_response(r->json, "response_delete_range"), "prev_kvs");
@@ -407,7 +445,8 @@ public:
         int64_t after = from;
         if (!probe) {
             if (probe.error().code() != errc::future_revision)  // a future start is fine: it waits
-                return std::move(probe).error().context("watch " + prefix + " from revision " + std::to_string(from));
+                return std::move(probe).error().context("watch " + prefix + " from revision " +
+                                                        std::to_string(from));
         } else if (from <= 0) {
             after = *probe;
         }
@@ -429,7 +468,7 @@ public:
             auto r = probe_revision(rev);
             if (r) return true;
             if (r.error().code() == errc::compacted) return false;
-            return std::move(r).error().context("compacted revision");
+            return std::move(r).error();
         };
         int64_t lo = std::max<int64_t>(known, 1);
         auto ok = readable(lo);
@@ -454,41 +493,56 @@ public:
         // Compacting twice to the same revision is harmless: retried like a read.
         auto r = s_->gateway->call("/v3/kv/compaction", body.take(), Retry::always);
         if (!r) {
-            if (r.error().code() == errc::compacted) return {};  // at or below the compacted one: nothing to do
+            if (r.error().code() == errc::compacted)
+                return {};  // at or below the compacted one: nothing to do
             if (r.error().code() == errc::future_revision)
-                return Error(errc::future_revision,
-                             "compact to " + std::to_string(revision) + ": newer than the store's revision");
+                return Error(errc::future_revision, "compact to " + std::to_string(revision) +
+                                                        ": newer than the store's revision");
             return std::move(r).error().context("compact to " + std::to_string(revision));
         }
         s_->note_compacted(revision);
         return {};
     }
 
-private:
+  private:
     // expected 0: the key exists (create revision > 0); else its mod revision is expected.
     static void compare_revision(Body& body, const std::string& k, int64_t expected) {
         if (expected != 0)
-            body.raw("{\"target\":\"MOD\",").b64("key", k).raw(",").num("mod_revision", expected).raw("}");
+            body.raw("{\"target\":\"MOD\",")
+                .b64("key", k)
+                .raw(",")
+                .num("mod_revision", expected)
+                .raw("}");
         else
-            body.raw("{\"target\":\"CREATE\",\"result\":\"GREATER\",").b64("key", k).raw(",").num("create_revision", 0).raw("}");
+            body.raw("{\"target\":\"CREATE\",\"result\":\"GREATER\",")
+                .b64("key", k)
+                .raw(",")
+                .num("create_revision", 0)
+                .raw("}");
     }
 
     // A txn whose compare failed: its failure branch read the key.
-    Result<KeyValue> refused(const Gateway::Reply& r, const char* verb, const std::string& key, int64_t expected) {
+    Result<KeyValue> refused(const Gateway::Reply& r, const char* verb, const std::string& key,
+                             int64_t expected) {
         const Json& kvs = member(txn_response(r.json, "response_range"), "kvs");
         if (!kvs.is_array() || kvs.empty()) {
             if (r.resent)
-                return Error(EIO, verb + key + ": not found after a retry; an earlier attempt that got no answer "
-                                           "may have deleted it");
+                return Error(EIO,
+                             verb + key +
+                                 ": not found after a retry; an earlier attempt that got no answer "
+                                 "may have deleted it");
             return Error(errc::not_found, verb + key + ": not found");
         }
         int64_t actual = int_field(kvs[0], "mod_revision");
         if (r.resent)
-            return Error(EIO, verb + key + ": expected mod revision " + std::to_string(expected) + ", the key is at " +
-                                  std::to_string(actual) +
-                                  " after a retry; an earlier attempt that got no answer may have written it");
-        return Error(errc::conflict, verb + key + ": expected mod revision " + std::to_string(expected) +
-                                         ", the key is at " + std::to_string(actual));
+            return Error(
+                EIO,
+                verb + key + ": expected mod revision " + std::to_string(expected) +
+                    ", the key is at " + std::to_string(actual) +
+                    " after a retry; an earlier attempt that got no answer may have written it");
+        return Error(errc::conflict, verb + key + ": expected mod revision " +
+                                         std::to_string(expected) + ", the key is at " +
+                                         std::to_string(actual));
     }
 
     // A count-only read of one key at rev (0 = latest): the store's current revision, or
@@ -527,7 +581,8 @@ Result<std::unique_ptr<Store>> open_etcd(const EtcdOptions& options) {
 Result<EtcdOptions> parse_etcd_datastore(const std::string& url) {
     constexpr std::string_view kScheme = "etcd://";
     auto bad = [&](const std::string& why) {
-        return Error(EINVAL, "datastore \"" + url + "\": " + why + " (expected etcd://HOST:PORT[,HOST:PORT...])");
+        return Error(EINVAL, "datastore \"" + url + "\": " + why +
+                                 " (expected etcd://HOST:PORT[,HOST:PORT...])");
     };
     if (url.compare(0, kScheme.size(), kScheme) != 0) return bad("the scheme must be etcd://");
     EtcdOptions options;
@@ -541,7 +596,8 @@ Result<EtcdOptions> parse_etcd_datastore(const std::string& url) {
             return bad("\"" + std::string(m) + "\": only HOST:PORT, no path, query or user");
         auto colon = m.rfind(':');
         auto bracket = m.rfind(']');
-        if (colon == std::string_view::npos || colon == 0 || (bracket != std::string_view::npos && colon < bracket))
+        if (colon == std::string_view::npos || colon == 0 ||
+            (bracket != std::string_view::npos && colon < bracket))
             return bad("\"" + std::string(m) + "\" has no port or host");
         std::string_view port = m.substr(colon + 1);
         unsigned p = 0;

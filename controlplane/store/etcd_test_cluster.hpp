@@ -1,4 +1,5 @@
-// For the store tests: real etcd members on free loopback ports, killed by pid and removed at the end.
+// For the store tests: real etcd members on free loopback ports, killed by pid and removed at the
+// end.
 #pragma once
 
 #include <fcntl.h>
@@ -23,19 +24,22 @@ extern char** environ;
 namespace skiff::store::testing {
 
 class EtcdCluster {
-public:
-    // Starts `members` members (one cluster) under a new directory in /dev/shm: the tests check
-    // semantics, and etcd's fsync on every commit costs little there.
-    static Result<std::unique_ptr<EtcdCluster>> start(int members) {
+  public:
+    // Starts `members` members (one cluster) under a new directory in parent: /dev/shm by
+    // default, as the tests check semantics and etcd's fsync on every commit costs little there
+    // (benchmarks pass a directory on disk).
+    static Result<std::unique_ptr<EtcdCluster>> start(int members,
+                                                      const std::string& parent = "/dev/shm") {
         std::unique_ptr<EtcdCluster> c(new EtcdCluster);
-        char tmpl[] = "/dev/shm/skiff-etcd-test-XXXXXX";
-        if (!mkdtemp(tmpl)) return Error::from_errno("mkdtemp");
+        std::string tmpl = parent + "/skiff-etcd-test-XXXXXX";
+        if (!mkdtemp(tmpl.data())) return Error::from_errno("mkdtemp in " + parent);
         c->dir_ = tmpl;
         auto ports = free_ports(2 * members);
         if (!ports) return std::move(ports).error();
         std::string initial;
         for (int i = 0; i < members; ++i) {
-            c->members_.push_back(Member{"m" + std::to_string(i), (*ports)[2 * i], (*ports)[2 * i + 1], -1});
+            c->members_.push_back(
+                Member{"m" + std::to_string(i), (*ports)[2 * i], (*ports)[2 * i + 1], -1});
             initial += (i ? "," : "") + c->members_[i].name + "=" + c->members_[i].peer_url();
         }
         for (auto& m : c->members_) {
@@ -47,8 +51,8 @@ public:
                 "--initial-cluster-token", c->dir_,
                 // Fast elections for the failover test; values of a few MiB (etcd's default
                 // --max-request-bytes is 1.5 MiB; the conformance suite stores 3 MiB).
-                "--heartbeat-interval", "50", "--election-timeout", "500", "--max-request-bytes", "16777216",
-                "--logger", "zap", "--log-outputs", "stderr"};
+                "--heartbeat-interval", "50", "--election-timeout", "500", "--max-request-bytes",
+                "16777216", "--logger", "zap", "--log-outputs", "stderr"};
             if (auto s = c->spawn(m, args); !s) return std::move(s).error();
         }
         // Ready when each member serves a linearizable read (so the cluster has a leader).
@@ -61,7 +65,8 @@ public:
                 auto store = open_etcd(o);
                 if (store) break;
                 if (std::chrono::steady_clock::now() > deadline)
-                    return std::move(store).error().context("etcd " + m.name + " did not start (log in " + c->dir_ + ")");
+                    return std::move(store).error().context(
+                        "etcd " + m.name + " did not start (log in " + c->dir_ + ")");
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
             }
         }
@@ -91,7 +96,7 @@ public:
         m.pid = -1;
     }
 
-private:
+  private:
     struct Member {
         std::string name;
         int client_port, peer_port;
@@ -135,7 +140,8 @@ private:
         pid_t pid = -1;
         int rc = posix_spawnp(&pid, "etcd", &fa, nullptr, argv.data(), environ);
         posix_spawn_file_actions_destroy(&fa);
-        if (rc != 0) return Error::from_errno(rc, "start etcd (is etcd-server installed? tools/setup)");
+        if (rc != 0)
+            return Error::from_errno(rc, "start etcd (is etcd-server installed? tools/setup)");
         m.pid = pid;
         return {};
     }

@@ -678,7 +678,8 @@ TEST(SqliteStoreTest, SlowWatcherCatchesUpFromTheLog) {
 
 // Group commit under load: 50 threads writing single objects. Not part of the normal run:
 //   store_test --gtest_also_run_disabled_tests --gtest_filter='*Throughput*'
-void throughput(SqliteOptions::Sync sync, const char* name) {
+// open gets a scratch directory on disk (/var/tmp).
+void throughput(const std::function<Result<std::unique_ptr<Store>>(const std::string&)>& open, const char* name) {
     constexpr int kThreads = 50;
     constexpr auto kDuration = 5s;
     char tmpl[] = "/var/tmp/skiff-store-bench-XXXXXX";
@@ -686,9 +687,7 @@ void throughput(SqliteOptions::Sync sync, const char* name) {
     std::string dir = tmpl;
     std::vector<std::vector<double>> latencies(kThreads);
     {
-        SqliteOptions o;
-        o.sync = sync;
-        auto s = open_sqlite(dir + "/store.db", o);
+        auto s = open(dir);
         ASSERT_TRUE(s) << s.error().what();
         Store& store = **s;
         std::string value(1000, 'v');  // about a small pod's JSON
@@ -722,8 +721,32 @@ void throughput(SqliteOptions::Sync sync, const char* name) {
     (void)fs::remove_all(dir);
 }
 
-TEST(SqliteStoreBench, DISABLED_ThroughputFullSync) { throughput(SqliteOptions::Sync::full, "synchronous=FULL"); }
-TEST(SqliteStoreBench, DISABLED_ThroughputNormalSync) { throughput(SqliteOptions::Sync::normal, "synchronous=NORMAL"); }
+std::function<Result<std::unique_ptr<Store>>(const std::string&)> sqlite_with(SqliteOptions::Sync sync) {
+    return [sync](const std::string& dir) {
+        SqliteOptions o;
+        o.sync = sync;
+        return open_sqlite(dir + "/store.db", o);
+    };
+}
+
+TEST(SqliteStoreBench, DISABLED_ThroughputFullSync) { throughput(sqlite_with(SqliteOptions::Sync::full), "synchronous=FULL"); }
+TEST(SqliteStoreBench, DISABLED_ThroughputNormalSync) {
+    throughput(sqlite_with(SqliteOptions::Sync::normal), "synchronous=NORMAL");
+}
+// The same load on a 1-member etcd whose data is on disk (fsync per commit, like synchronous=FULL).
+TEST(EtcdStoreBench, DISABLED_Throughput) {
+    std::unique_ptr<testing::EtcdCluster> cluster;
+    throughput(
+        [&](const std::string& dir) -> Result<std::unique_ptr<Store>> {
+            auto c = testing::EtcdCluster::start(1, dir);
+            if (!c) return std::move(c).error();
+            cluster = std::move(*c);
+            EtcdOptions o;
+            o.endpoints = cluster->client_urls();
+            return open_etcd(o);
+        },
+        "etcd, 1 member");
+}
 
 }  // namespace
 }  // namespace skiff::store

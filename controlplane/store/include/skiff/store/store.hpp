@@ -127,7 +127,8 @@ struct EtcdOptions {
     // Client URLs of the cluster's members, "http://127.0.0.1:2379" (plain HTTP: the v3 JSON
     // gateway). Host names are resolved once, when the store opens.
     std::vector<std::string> endpoints;
-    // One operation, failover to other members and retries included.
+    // One operation, failover to other members and retries included. An attempt that may be
+    // retried waits at most half of it for its answer, so another member can still answer.
     std::chrono::milliseconds request_timeout{5000};
     // Connecting to one member; a member that doesn't answer in time is skipped.
     std::chrono::milliseconds dial_timeout{1000};
