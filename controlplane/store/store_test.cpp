@@ -1,4 +1,4 @@
-// Conformance tests for skiff::store::Store, run against every backend (SQLite now, etcd later),
+// Conformance tests for skiff::store::Store, run against every backend (SQLite and a real etcd),
 // plus the SQLite backend's own checks (row counts, automatic compaction) and a throughput bench.
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "etcd_test_cluster.hpp"
 #include "skiff/base/fs.hpp"
 #include "skiff/store/store.hpp"
 
@@ -53,6 +54,40 @@ Backend sqlite_backend() {
             return open_sqlite(dir + "/store.db", o);
         },
         sqlite_rows,
+    };
+}
+
+// One etcd for the whole run, started when a test first needs it and killed at the end; each test
+// gets a key prefix of its own (its temp dir's name), so "reopen" finds the test's data again.
+class EtcdEnvironment : public ::testing::Environment {
+public:
+    static Result<std::string> endpoint() {
+        if (!cluster_) {
+            auto c = testing::EtcdCluster::start(1);
+            if (!c) return std::move(c).error();
+            cluster_ = std::move(*c);
+        }
+        return cluster_->client_url(0);
+    }
+    void TearDown() override { cluster_.reset(); }
+
+private:
+    static inline std::unique_ptr<testing::EtcdCluster> cluster_;
+};
+[[maybe_unused]] auto* const etcd_environment = ::testing::AddGlobalTestEnvironment(new EtcdEnvironment);
+
+Backend etcd_backend() {
+    return Backend{
+        "etcd",
+        [](const std::string& dir) -> Result<std::unique_ptr<Store>> {
+            auto url = EtcdEnvironment::endpoint();
+            if (!url) return std::move(url).error();
+            EtcdOptions o;
+            o.endpoints = {*url};
+            o.key_prefix = "/skiff-test" + dir.substr(dir.rfind('/')) + "/";
+            return open_etcd(o);
+        },
+        nullptr,  // etcd counts no history rows a client can read
     };
 }
 
@@ -571,7 +606,7 @@ TEST_P(StoreTest, ManyRevisionsPerKeyKeepListFastAndCompactionShrinksHistory) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(sqlite_backend()),
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(sqlite_backend(), etcd_backend()),
                          [](const auto& info) { return info.param.name; });
 
 // SQLite only: the periodic compaction policy.
@@ -643,7 +678,8 @@ TEST(SqliteStoreTest, SlowWatcherCatchesUpFromTheLog) {
 
 // Group commit under load: 50 threads writing single objects. Not part of the normal run:
 //   store_test --gtest_also_run_disabled_tests --gtest_filter='*Throughput*'
-void throughput(SqliteOptions::Sync sync, const char* name) {
+// open gets a scratch directory on disk (/var/tmp).
+void throughput(const std::function<Result<std::unique_ptr<Store>>(const std::string&)>& open, const char* name) {
     constexpr int kThreads = 50;
     constexpr auto kDuration = 5s;
     char tmpl[] = "/var/tmp/skiff-store-bench-XXXXXX";
@@ -651,9 +687,7 @@ void throughput(SqliteOptions::Sync sync, const char* name) {
     std::string dir = tmpl;
     std::vector<std::vector<double>> latencies(kThreads);
     {
-        SqliteOptions o;
-        o.sync = sync;
-        auto s = open_sqlite(dir + "/store.db", o);
+        auto s = open(dir);
         ASSERT_TRUE(s) << s.error().what();
         Store& store = **s;
         std::string value(1000, 'v');  // about a small pod's JSON
@@ -687,8 +721,32 @@ void throughput(SqliteOptions::Sync sync, const char* name) {
     (void)fs::remove_all(dir);
 }
 
-TEST(SqliteStoreBench, DISABLED_ThroughputFullSync) { throughput(SqliteOptions::Sync::full, "synchronous=FULL"); }
-TEST(SqliteStoreBench, DISABLED_ThroughputNormalSync) { throughput(SqliteOptions::Sync::normal, "synchronous=NORMAL"); }
+std::function<Result<std::unique_ptr<Store>>(const std::string&)> sqlite_with(SqliteOptions::Sync sync) {
+    return [sync](const std::string& dir) {
+        SqliteOptions o;
+        o.sync = sync;
+        return open_sqlite(dir + "/store.db", o);
+    };
+}
+
+TEST(SqliteStoreBench, DISABLED_ThroughputFullSync) { throughput(sqlite_with(SqliteOptions::Sync::full), "synchronous=FULL"); }
+TEST(SqliteStoreBench, DISABLED_ThroughputNormalSync) {
+    throughput(sqlite_with(SqliteOptions::Sync::normal), "synchronous=NORMAL");
+}
+// The same load on a 1-member etcd whose data is on disk (fsync per commit, like synchronous=FULL).
+TEST(EtcdStoreBench, DISABLED_Throughput) {
+    std::unique_ptr<testing::EtcdCluster> cluster;
+    throughput(
+        [&](const std::string& dir) -> Result<std::unique_ptr<Store>> {
+            auto c = testing::EtcdCluster::start(1, dir);
+            if (!c) return std::move(c).error();
+            cluster = std::move(*c);
+            EtcdOptions o;
+            o.endpoints = cluster->client_urls();
+            return open_etcd(o);
+        },
+        "etcd, 1 member");
+}
 
 }  // namespace
 }  // namespace skiff::store

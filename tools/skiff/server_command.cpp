@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "skiff/apiserver/api_handler.hpp"
@@ -27,8 +28,10 @@ namespace {
 int usage_error(const std::string& msg) { return cli::usage_error("skiff server", msg); }
 
 const char* kServerUsage =
-    "usage: skiff server --insecure-listen ADDR:PORT [--data-dir DIR] [--threads N] [--watch-cache-size N]\n"
+    "usage: skiff server --insecure-listen ADDR:PORT [--data-dir DIR | --datastore etcd://HOST:PORT[,...]]\n"
+    "                    [--threads N] [--watch-cache-size N]\n"
     "  --data-dir DIR                     the SQLite store (DIR/state.db); default /var/lib/skiff/server\n"
+    "  --datastore etcd://HOST:PORT,...   keep the objects in an etcd cluster (its members' client URLs) instead\n"
     "  --insecure-listen 127.0.0.1:PORT   plain HTTP, no authentication, loopback only (for tests);\n"
     "                                     port 0 picks a free one (printed on start)\n"
     "  --threads N                        network I/O threads (default 2)\n"
@@ -41,7 +44,8 @@ int cmd_server(const std::vector<std::string>& args) {
     po::options_description d;
     d.add_options()("help,h", po::bool_switch())("insecure-listen", po::value<std::string>())(
         "threads", po::value<int>()->default_value(2))("watch-cache-size", po::value<int>()->default_value(1024))(
-        "data-dir", po::value<std::string>()->default_value("/var/lib/skiff/server"));
+        "data-dir", po::value<std::string>()->default_value("/var/lib/skiff/server"))(
+        "datastore", po::value<std::string>());
     po::variables_map vm;
     std::string error;
     if (!parse_options(args, d, vm, error)) return usage_error(error);
@@ -67,6 +71,15 @@ int cmd_server(const std::vector<std::string>& args) {
     int watch_cache_size = vm["watch-cache-size"].as<int>();
     if (watch_cache_size < 1) return usage_error("--watch-cache-size: at least 1");
 
+    std::optional<store::EtcdOptions> etcd;
+    if (vm.count("datastore")) {
+        if (!vm["data-dir"].defaulted())
+            return usage_error("--data-dir is the SQLite store's; with --datastore the objects are in etcd: give one");
+        auto parsed = store::parse_etcd_datastore(vm["datastore"].as<std::string>());
+        if (!parsed) return usage_error("--datastore: " + parsed.error().message());
+        etcd = std::move(*parsed);
+    }
+
     // SIGINT/SIGTERM are taken by a thread of their own (blocked everywhere else), which stops the server.
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
@@ -75,13 +88,14 @@ int cmd_server(const std::vector<std::string>& args) {
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
     std::string data_dir = vm["data-dir"].as<std::string>();
-    if (mkdir(data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    if (!etcd && mkdir(data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
         std::fprintf(stderr, "skiff server: mkdir %s: %s\n", data_dir.c_str(), strerror(errno));
         return 1;
     }
-    auto store = store::open_sqlite(data_dir + "/state.db");
+    auto store = etcd ? store::open_etcd(*etcd) : store::open_sqlite(data_dir + "/state.db");
     if (!store) {
-        std::fprintf(stderr, "skiff server: open the store in %s: %s\n", data_dir.c_str(), store.error().what().c_str());
+        std::string where = etcd ? vm["datastore"].as<std::string>() : data_dir;
+        std::fprintf(stderr, "skiff server: open the store in %s: %s\n", where.c_str(), store.error().what().c_str());
         return 1;
     }
     apiserver::WatchCacheOptions cache_options;

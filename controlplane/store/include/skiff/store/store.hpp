@@ -1,5 +1,5 @@
 // The control plane's key-value store: etcd's data model (one global revision, history, watch)
-// behind one interface, with an embedded SQLite backend (an etcd backend can implement the same).
+// behind one interface, with two backends: embedded SQLite and a real etcd cluster.
 #pragma once
 
 #include <cerrno>
@@ -122,5 +122,26 @@ struct SqliteOptions {
 
 // Opens (creating if needed) the SQLite store at path (plus path-wal, path-shm beside it).
 [[nodiscard]] Result<std::unique_ptr<Store>> open_sqlite(const std::string& path, const SqliteOptions& options = {});
+
+struct EtcdOptions {
+    // Client URLs of the cluster's members, "http://127.0.0.1:2379" (plain HTTP: the v3 JSON
+    // gateway). Host names are resolved once, when the store opens.
+    std::vector<std::string> endpoints;
+    // One operation, failover to other members and retries included. An attempt that may be
+    // retried waits at most half of it for its answer, so another member can still answer.
+    std::chrono::milliseconds request_timeout{5000};
+    // Connecting to one member; a member that doesn't answer in time is skipped.
+    std::chrono::milliseconds dial_timeout{1000};
+    // Prepended to every key (as kube-apiserver's --etcd-prefix): several stores can share one
+    // cluster. Keys in results and events come back without it.
+    std::string key_prefix;
+    // Idle keep-alive connections kept per member; more are opened while more threads call at once.
+    size_t max_idle_connections = 32;
+};
+
+// Opens a store over a running etcd (v3.4+) cluster; fails when no endpoint answers.
+[[nodiscard]] Result<std::unique_ptr<Store>> open_etcd(const EtcdOptions& options);
+// "etcd://host:port[,host:port...]" (skiff server --datastore) -> options with those endpoints.
+[[nodiscard]] Result<EtcdOptions> parse_etcd_datastore(const std::string& url);
 
 }  // namespace skiff::store
