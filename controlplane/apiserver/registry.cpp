@@ -2,6 +2,7 @@
 // Kubernetes' metadata rules and metav1.Status errors.
 #include "skiff/apiserver/registry.hpp"
 
+#include "skiff/apiserver/strategy.hpp"
 #include "skiff/apiserver/tables.hpp"
 
 #include <sys/random.h>
@@ -145,10 +146,6 @@ bool check_type(const json& obj, const ResourcePath& path, Response& error) {
         return false;
     }
     return true;
-}
-
-std::string name_error(const ResourceInfo& info, const std::string& name) {
-    return info.resource == "namespaces" ? dns1123_label_error(name) : dns1123_subdomain_error(name);
 }
 
 // What an update or patch may not change, taken from the stored object: the identity (name, uid,
@@ -378,10 +375,6 @@ Response Registry::create(const Request& req, const ResourcePath& path) {
     std::string name = meta.value("name", "");
     if (name.empty() && meta.contains("generateName") && meta["generateName"].is_string())
         name = meta["generateName"].get<std::string>() + generated_suffix();
-    if (auto why = name_error(info, name); !why.empty())
-        return failure(422, "Invalid", info.kind + " \"" + name + "\" is invalid: metadata.name: Invalid value: \"" +
-                                           name + "\": " + why,
-                       path, name, json::array({{{"reason", "FieldValueInvalid"}, {"message", why}, {"field", "metadata.name"}}}));
     if (info.namespaced) {
         std::string body_ns = meta.value("namespace", "");
         if (!body_ns.empty() && body_ns != path.ns)
@@ -403,6 +396,8 @@ Response Registry::create(const Request& req, const ResourcePath& path) {
     meta.erase("resourceVersion");
     obj["kind"] = info.kind;
     obj["apiVersion"] = info.group_version();
+    apply_defaults(info, obj);
+    if (auto errors = validate_create(info, obj); !errors.empty()) return invalid_response(info, name, errors);
     auto kv = store_.create(key_of(info, path.ns, name), obj.dump());
     if (!kv) return store_failure(kv.error(), path, name);
     return object_response(201, with_version(*kv));
@@ -496,7 +491,10 @@ Response Registry::update(const Request& req, const ResourcePath& path) {
         expected = current->mod_revision;  // an update without resourceVersion is unconditional
     }
     meta["name"] = path.name;
+    prepare_for_update(info, obj, old);
+    apply_defaults(info, obj);
     carry_over(obj, old, info);
+    if (auto errors = validate_update(info, obj, old); !errors.empty()) return invalid_response(info, path.name, errors);
     auto kv = store_.update(key, obj.dump(), expected);
     if (!kv) return store_failure(kv.error(), path, path.name);
     return object_response(200, with_version(*kv));
@@ -533,7 +531,11 @@ Response Registry::patch(const Request& req, const ResourcePath& path) {
         } else {
             return status_response(415, "UnsupportedMediaType", "the patch type \"" + type + "\" is not supported");
         }
+        prepare_for_update(*path.info, patched, obj);
+        apply_defaults(*path.info, patched);
         carry_over(patched, obj, *path.info);
+        if (auto errors = validate_update(*path.info, patched, obj); !errors.empty())
+            return invalid_response(*path.info, path.name, errors);
         auto kv = store_.update(key, patched.dump(), current->mod_revision);
         if (kv) return object_response(200, with_version(*kv));
         if (kv.error().code() != store::errc::conflict) return store_failure(kv.error(), path, path.name);
