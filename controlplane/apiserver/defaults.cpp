@@ -72,15 +72,18 @@ void default_container(json& c, bool host_network) {
     set_default(c, "terminationMessagePath", "/dev/termination-log");
     set_default(c, "terminationMessagePolicy", "File");
     if (absent(c, "imagePullPolicy"))
-        c["imagePullPolicy"] = c.contains("image") && c["image"].is_string() ? pull_policy_for(c["image"].get<std::string>())
-                                                                            : "IfNotPresent";
+        c["imagePullPolicy"] = c.contains("image") && c["image"].is_string()
+                                   ? pull_policy_for(c["image"].get<std::string>())
+                                   : "IfNotPresent";
     for_each_object(c, "ports", [&](json& port) {
         set_default(port, "protocol", "TCP");
-        if (host_network && absent(port, "hostPort") && port.contains("containerPort")) port["hostPort"] = port["containerPort"];
+        if (host_network && absent(port, "hostPort") && port.contains("containerPort"))
+            port["hostPort"] = port["containerPort"];
     });
     for_each_object(c, "env", [](json& env) {
         if (auto vf = env.find("valueFrom"); vf != env.end() && vf->is_object())
-            if (auto fr = vf->find("fieldRef"); fr != vf->end() && fr->is_object()) set_default(*fr, "apiVersion", "v1");
+            if (auto fr = vf->find("fieldRef"); fr != vf->end() && fr->is_object())
+                set_default(*fr, "apiVersion", "v1");
     });
     object_member(c, "resources");
     for (const char* probe : {"livenessProbe", "readinessProbe", "startupProbe"}) default_probe(c, probe);
@@ -213,7 +216,8 @@ void default_service(json& svc) {
             port["targetPort"] = port["port"];
     });
     const json type = (*spec)["type"];
-    bool external_ips = spec->contains("externalIPs") && (*spec)["externalIPs"].is_array() && !(*spec)["externalIPs"].empty();
+    bool external_ips =
+        spec->contains("externalIPs") && (*spec)["externalIPs"].is_array() && !(*spec)["externalIPs"].empty();
     if (type == "NodePort" || type == "LoadBalancer" || (type == "ClusterIP" && external_ips))
         set_default(*spec, "externalTrafficPolicy", "Cluster");
     if (type == "NodePort" || type == "LoadBalancer" || type == "ClusterIP") {
@@ -295,15 +299,24 @@ void default_node(json& node) {
 void apply_defaults(const ResourceInfo& info, json& object) {
     if (!object.is_object()) return;
     const std::string& r = info.resource;
-    if (r == "pods") default_pod(object);
-    else if (r == "deployments") default_deployment(object);
-    else if (r == "replicasets") default_replica_set(object);
-    else if (r == "services") default_service(object);
-    else if (r == "namespaces") default_namespace(object);
-    else if (r == "secrets") default_secret(object);
-    else if (r == "endpointslices") default_endpoint_slice(object);
-    else if (r == "endpoints") default_endpoints(object);
-    else if (r == "nodes") default_node(object);
+    if (r == "pods")
+        default_pod(object);
+    else if (r == "deployments")
+        default_deployment(object);
+    else if (r == "replicasets")
+        default_replica_set(object);
+    else if (r == "services")
+        default_service(object);
+    else if (r == "namespaces")
+        default_namespace(object);
+    else if (r == "secrets")
+        default_secret(object);
+    else if (r == "endpointslices")
+        default_endpoint_slice(object);
+    else if (r == "endpoints")
+        default_endpoints(object);
+    else if (r == "nodes")
+        default_node(object);
 }
 
 }  // namespace skiff::apiserver

@@ -23,15 +23,33 @@ std::string go_quote(const std::string& s) {
     std::string out = "\"";
     for (unsigned char c : s) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\a': out += "\\a"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '\v': out += "\\v"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\a':
+                out += "\\a";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\v':
+                out += "\\v";
+                break;
             default:
                 if (c < 0x20 || c == 0x7f) {
                     static const char* hex = "0123456789abcdef";
@@ -46,18 +64,27 @@ std::string go_quote(const std::string& s) {
     return out + "\"";
 }
 
-std::string dump(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& v) {
+    return v.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 const char* type_name(const json& v) {
     switch (v.type()) {
-        case json::value_t::string: return "string";
-        case json::value_t::boolean: return "boolean";
+        case json::value_t::string:
+            return "string";
+        case json::value_t::boolean:
+            return "boolean";
         case json::value_t::number_integer:
-        case json::value_t::number_unsigned: return "integer";
-        case json::value_t::number_float: return "number";
-        case json::value_t::object: return "object";
-        case json::value_t::array: return "array";
-        default: return "null";
+        case json::value_t::number_unsigned:
+            return "integer";
+        case json::value_t::number_float:
+            return "number";
+        case json::value_t::object:
+            return "object";
+        case json::value_t::array:
+            return "array";
+        default:
+            return "null";
     }
 }
 
@@ -73,10 +100,16 @@ std::string regex_error(const std::string& msg, const std::string& fmt, std::ini
     return out + "regex used for validation is '" + fmt + "')";
 }
 
-std::string max_len_error(int n) { return "must be no more than " + std::to_string(n) + " characters"; }
+std::string max_len_error(int n) {
+    return "must be no more than " + std::to_string(n) + " characters";
+}
 
-bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-bool is_alnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+bool is_lower_alnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+bool is_alnum(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0;
+}
 
 // [a-z0-9]([-a-z0-9]*[a-z0-9])?
 bool matches_dns_label(const std::string& s) {
@@ -141,7 +174,8 @@ void Errors::forbidden(const Path& p, const std::string& detail) {
 }
 
 void Errors::too_long(const Path& p, size_t max_bytes) {
-    list.push_back({"FieldValueTooLong", p.str(), "Too long: may not be more than " + std::to_string(max_bytes) + " bytes"});
+    list.push_back(
+        {"FieldValueTooLong", p.str(), "Too long: may not be more than " + std::to_string(max_bytes) + " bytes"});
 }
 
 void Errors::not_found(const Path& p, const json& value) {
@@ -178,7 +212,8 @@ int64_t integer_value(const json& v) {
 
 namespace {
 template <typename Check>
-const json* typed_at(const json& object, std::string_view key, const Path& p, Errors& e, const char* expected, Check ok) {
+const json* typed_at(const json& object, std::string_view key, const Path& p, Errors& e, const char* expected,
+                     Check ok) {
     const json* v = member(object, key);
     if (!v) return nullptr;
     if (!ok(*v)) {
@@ -231,9 +266,10 @@ std::vector<std::string> dns1123_label(const std::string& value) {
         if (matches_dns_subdomain(value)) {
             errs.push_back("must not contain dots");
         } else {
-            errs.push_back(regex_error("a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
-                                       "or '-', and must start and end with an alphanumeric character",
-                                       "[a-z0-9]([-a-z0-9]*[a-z0-9])?", {"my-name", "123-abc"}));
+            errs.push_back(
+                regex_error("a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
+                            "or '-', and must start and end with an alphanumeric character",
+                            "[a-z0-9]([-a-z0-9]*[a-z0-9])?", {"my-name", "123-abc"}));
         }
     }
     return errs;
@@ -243,9 +279,10 @@ std::vector<std::string> dns1123_subdomain(const std::string& value) {
     std::vector<std::string> errs;
     if (value.size() > 253) errs.push_back(max_len_error(253));
     if (!matches_dns_subdomain(value))
-        errs.push_back(regex_error("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                                   "'-' or '.', and must start and end with an alphanumeric character",
-                                   "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", {"example.com"}));
+        errs.push_back(
+            regex_error("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+                        "'-' or '.', and must start and end with an alphanumeric character",
+                        "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", {"example.com"}));
     return errs;
 }
 
@@ -253,9 +290,10 @@ std::vector<std::string> dns1035_label(const std::string& value) {
     std::vector<std::string> errs;
     if (value.size() > 63) errs.push_back(max_len_error(63));
     if (!matches_dns_label(value) || !(value.front() >= 'a' && value.front() <= 'z'))
-        errs.push_back(regex_error("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start "
-                                   "with an alphabetic character, and end with an alphanumeric character",
-                                   "[a-z]([-a-z0-9]*[a-z0-9])?", {"my-name", "abc-123"}));
+        errs.push_back(
+            regex_error("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start "
+                        "with an alphabetic character, and end with an alphanumeric character",
+                        "[a-z]([-a-z0-9]*[a-z0-9])?", {"my-name", "abc-123"}));
     return errs;
 }
 
@@ -264,7 +302,8 @@ std::vector<std::string> qualified_name(const std::string& value) {
     std::string name = value;
     size_t slashes = std::count(value.begin(), value.end(), '/');
     if (slashes > 1)
-        return {"a qualified name " + regex_error(qualified_name_msg, qualified_name_fmt, {"MyName", "my.name", "123-abc"}) +
+        return {"a qualified name " +
+                regex_error(qualified_name_msg, qualified_name_fmt, {"MyName", "my.name", "123-abc"}) +
                 " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"};
     if (slashes == 1) {
         std::string prefix = value.substr(0, value.find('/'));
@@ -281,7 +320,8 @@ std::vector<std::string> qualified_name(const std::string& value) {
         errs.push_back("name part " + max_len_error(63));
     }
     if (!matches_qualified_name_part(name))
-        errs.push_back("name part " + regex_error(qualified_name_msg, qualified_name_fmt, {"MyName", "my.name", "123-abc"}));
+        errs.push_back("name part " +
+                       regex_error(qualified_name_msg, qualified_name_fmt, {"MyName", "my.name", "123-abc"}));
     return errs;
 }
 
@@ -289,18 +329,18 @@ std::vector<std::string> label_value(const std::string& value) {
     std::vector<std::string> errs;
     if (value.size() > 63) errs.push_back(max_len_error(63));
     if (!value.empty() && !matches_qualified_name_part(value))
-        errs.push_back(regex_error("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
-                                   "or '.', and must start and end with an alphanumeric character",
-                                   "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?", {"MyValue", "my_value", "12345"}));
+        errs.push_back(
+            regex_error("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+                        "or '.', and must start and end with an alphanumeric character",
+                        "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?", {"MyValue", "my_value", "12345"}));
     return errs;
 }
 
 std::vector<std::string> config_map_key(const std::string& value) {
     std::vector<std::string> errs;
     if (value.size() > 253) errs.push_back(max_len_error(253));
-    bool ok = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
-        return is_alnum(c) || c == '-' || c == '_' || c == '.';
-    });
+    bool ok = !value.empty() && std::all_of(value.begin(), value.end(),
+                                            [](char c) { return is_alnum(c) || c == '-' || c == '_' || c == '.'; });
     if (!ok)
         errs.push_back(regex_error("a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
                                    "[-._a-zA-Z0-9]+", {"key.name", "KEY_NAME", "key-name"}));
@@ -322,7 +362,8 @@ std::vector<std::string> port_name(const std::string& value) {
     if (std::none_of(value.begin(), value.end(), [](char c) { return c >= 'a' && c <= 'z'; }))
         errs.push_back("must contain at least one letter (a-z)");
     if (value.find("--") != std::string::npos) errs.push_back("must not contain consecutive hyphens");
-    if (!value.empty() && (value.front() == '-' || value.back() == '-')) errs.push_back("must not begin or end with a hyphen");
+    if (!value.empty() && (value.front() == '-' || value.back() == '-'))
+        errs.push_back("must not begin or end with a hyphen");
     return errs;
 }
 
@@ -353,10 +394,13 @@ std::vector<std::string> cidr(const std::string& value) {
     bool ok = false;
     if (slash != std::string::npos && slash + 1 < value.size()) {
         std::string addr = value.substr(0, slash), bits = value.substr(slash + 1);
-        bool digits = bits.size() <= 3 && std::all_of(bits.begin(), bits.end(), [](char c) { return c >= '0' && c <= '9'; });
+        bool digits =
+            bits.size() <= 3 && std::all_of(bits.begin(), bits.end(), [](char c) { return c >= '0' && c <= '9'; });
         int n = digits ? std::stoi(bits) : -1;
-        if (ipv4_address(addr).empty()) ok = n >= 0 && n <= 32;
-        else if (ipv6_address(addr).empty()) ok = n >= 0 && n <= 128;
+        if (ipv4_address(addr).empty())
+            ok = n >= 0 && n <= 32;
+        else if (ipv6_address(addr).empty())
+            ok = n >= 0 && n <= 128;
     }
     if (ok) return {};
     return {"must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"};
@@ -372,17 +416,32 @@ std::optional<long double> parse_quantity(const json& value) {
     size_t digits_start = i;
     int dots = 0, digits = 0;
     while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) {
-        if (s[i] == '.') ++dots; else ++digits;
+        if (s[i] == '.')
+            ++dots;
+        else
+            ++digits;
         ++i;
     }
     if (digits == 0 || dots > 1) return std::nullopt;
     long double number = std::strtold(s.substr(digits_start, i - digits_start).c_str(), nullptr);
     std::string suffix = s.substr(i);
     long double scale = 1;
-    static const std::pair<const char*, long double> suffixes[] = {
-        {"", 1},        {"n", 1e-9L},   {"u", 1e-6L},   {"m", 1e-3L},    {"k", 1e3L},     {"M", 1e6L},
-        {"G", 1e9L},    {"T", 1e12L},   {"P", 1e15L},   {"E", 1e18L},    {"Ki", 1024.0L}, {"Mi", 1048576.0L},
-        {"Gi", 1073741824.0L}, {"Ti", 1099511627776.0L}, {"Pi", 1125899906842624.0L}, {"Ei", 1152921504606846976.0L}};
+    static const std::pair<const char*, long double> suffixes[] = {{"", 1},
+                                                                   {"n", 1e-9L},
+                                                                   {"u", 1e-6L},
+                                                                   {"m", 1e-3L},
+                                                                   {"k", 1e3L},
+                                                                   {"M", 1e6L},
+                                                                   {"G", 1e9L},
+                                                                   {"T", 1e12L},
+                                                                   {"P", 1e15L},
+                                                                   {"E", 1e18L},
+                                                                   {"Ki", 1024.0L},
+                                                                   {"Mi", 1048576.0L},
+                                                                   {"Gi", 1073741824.0L},
+                                                                   {"Ti", 1099511627776.0L},
+                                                                   {"Pi", 1125899906842624.0L},
+                                                                   {"Ei", 1152921504606846976.0L}};
     bool known = false;
     for (const auto& [name, factor] : suffixes)
         if (suffix == name) {
@@ -435,7 +494,8 @@ void validate_label_selector(const json& selector, const Path& p, Errors& e) {
         if (o == "In" || o == "NotIn") {
             if (n == 0) e.required(ip.child("values"), "must be specified when `operator` is 'In' or 'NotIn'");
         } else if (o == "Exists" || o == "DoesNotExist") {
-            if (n > 0) e.forbidden(ip.child("values"), "may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
+            if (n > 0)
+                e.forbidden(ip.child("values"), "may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
         } else if (op) {
             e.invalid(ip.child("operator"), *op, "not a valid selector operator");
         }
@@ -507,8 +567,10 @@ void validate_owner_references(const json& meta, const Path& p, Errors& e) {
         if (version.empty()) e.invalid(p.child("apiVersion"), av, "version must not be empty");
         std::string k = kind ? kind->get<std::string>() : "";
         if (k.empty()) e.invalid(p.child("kind"), k, "must not be empty");
-        if (!name || name->get<std::string>().empty()) e.invalid(p.child("name"), name ? *name : json(""), "must not be empty");
-        if (!uid || uid->get<std::string>().empty()) e.invalid(p.child("uid"), uid ? *uid : json(""), "must not be empty");
+        if (!name || name->get<std::string>().empty())
+            e.invalid(p.child("name"), name ? *name : json(""), "must not be empty");
+        if (!uid || uid->get<std::string>().empty())
+            e.invalid(p.child("uid"), uid ? *uid : json(""), "must not be empty");
         if (av == "v1" && k == "Event") e.invalid(p, ref, "/v1, Kind=Event is disallowed from being an owner");
         if (controller && controller->get<bool>()) {
             std::string current = k + "/" + (name ? name->get<std::string>() : "");

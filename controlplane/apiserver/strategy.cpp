@@ -22,19 +22,32 @@ void validate_service_account(const json& sa, Errors& e) {
 // The kind's own rules, the same on create and update (updates add theirs in validate_update).
 void validate_kind(const ResourceInfo& info, const json& object, bool creating, Errors& e) {
     const std::string& r = info.resource;
-    if (r == "pods") validate_pod(object, e);
-    else if (r == "deployments") validate_deployment(object, e);
-    else if (r == "replicasets") validate_replica_set(object, e);
-    else if (r == "services") validate_service(object, e);
-    else if (r == "namespaces") validate_namespace(object, e);
-    else if (r == "configmaps") validate_config_map(object, e);
-    else if (r == "secrets") validate_secret(object, e);
-    else if (r == "nodes") validate_node(object, e);
-    else if (r == "leases") validate_lease(object, e);
-    else if (r == "endpointslices") validate_endpoint_slice(object, creating, e);
-    else if (r == "endpoints") validate_endpoints(object, e);
-    else if (r == "events") validate_event(object, e);
-    else if (r == "serviceaccounts") validate_service_account(object, e);
+    if (r == "pods")
+        validate_pod(object, e);
+    else if (r == "deployments")
+        validate_deployment(object, e);
+    else if (r == "replicasets")
+        validate_replica_set(object, e);
+    else if (r == "services")
+        validate_service(object, e);
+    else if (r == "namespaces")
+        validate_namespace(object, e);
+    else if (r == "configmaps")
+        validate_config_map(object, e);
+    else if (r == "secrets")
+        validate_secret(object, e);
+    else if (r == "nodes")
+        validate_node(object, e);
+    else if (r == "leases")
+        validate_lease(object, e);
+    else if (r == "endpointslices")
+        validate_endpoint_slice(object, creating, e);
+    else if (r == "endpoints")
+        validate_endpoints(object, e);
+    else if (r == "events")
+        validate_event(object, e);
+    else if (r == "serviceaccounts")
+        validate_service_account(object, e);
 }
 
 // Objects come from untrusted clients: a JSON access the checks did not foresee is reported as an
@@ -61,8 +74,10 @@ std::vector<std::string> ip_list(const json& spec) {
 void prepare_service_update(json& spec, const json& old_spec) {
     std::string type = string_or(spec, "type", "ClusterIP"), old_type = string_or(old_spec, "type", "ClusterIP");
     if (type != "ExternalName" && old_type != "ExternalName") {
-        if (string_or(spec, "clusterIP").empty() && member(old_spec, "clusterIP")) spec["clusterIP"] = old_spec["clusterIP"];
-        if (ip_list(spec).empty() && !ip_list(old_spec).empty() && string_or(spec, "clusterIP") == string_or(old_spec, "clusterIP"))
+        if (string_or(spec, "clusterIP").empty() && member(old_spec, "clusterIP"))
+            spec["clusterIP"] = old_spec["clusterIP"];
+        if (ip_list(spec).empty() && !ip_list(old_spec).empty() &&
+            string_or(spec, "clusterIP") == string_or(old_spec, "clusterIP"))
             spec["clusterIPs"] = old_spec["clusterIPs"];
     }
     auto node_ports = [](const std::string& t) { return t == "NodePort" || t == "LoadBalancer"; };
@@ -82,7 +97,8 @@ void prepare_service_update(json& spec, const json& old_spec) {
             if (!p.is_object() || integer_member(p, "nodePort").value_or(0) != 0) continue;
             auto it = by_name.find(string_or(p, "name"));
             // A port still in use by another entry of the new spec is not handed out twice.
-            if (it != by_name.end() && !(old_used.count(it->second) && new_used.count(it->second))) p["nodePort"] = it->second;
+            if (it != by_name.end() && !(old_used.count(it->second) && new_used.count(it->second)))
+                p["nodePort"] = it->second;
         }
     }
     if (type == "LoadBalancer" && old_type == "LoadBalancer" && string_or(spec, "externalTrafficPolicy") == "Local" &&
@@ -91,14 +107,18 @@ void prepare_service_update(json& spec, const json& old_spec) {
     // Keep clusterIP and clusterIPs in step when the client changed only one of them.
     std::string ip = string_or(spec, "clusterIP"), old_ip = string_or(old_spec, "clusterIP");
     if (ip != old_ip && ip_list(spec) == ip_list(old_spec)) {
-        if (ip.empty()) spec.erase("clusterIPs");
-        else spec["clusterIPs"] = json::array({ip});
+        if (ip.empty())
+            spec.erase("clusterIPs");
+        else
+            spec["clusterIPs"] = json::array({ip});
     }
 }
 
 }  // namespace
 
-std::string to_string(const FieldError& error) { return error.field + ": " + error.message; }
+std::string to_string(const FieldError& error) {
+    return error.field + ": " + error.message;
+}
 
 void prepare_for_update(const ResourceInfo& info, json& object, const json& old) {
     if (info.resource != "services" || !object.is_object()) return;
@@ -124,12 +144,18 @@ std::vector<FieldError> validate_update(const ResourceInfo& info, const json& ob
         const std::string& r = info.resource;
         if (r == "services") validate_service_update(object, before, e);
         validate_kind(info, object, false, e);
-        if (r == "pods") validate_pod_update(object, before, e);
-        else if (r == "deployments" || r == "replicasets") validate_selector_unchanged(object, before, e);
-        else if (r == "configmaps") validate_config_map_update(object, before, e);
-        else if (r == "secrets") validate_secret_update(object, before, e);
-        else if (r == "nodes") validate_node_update(object, before, e);
-        else if (r == "endpointslices") validate_endpoint_slice_update(object, before, e);
+        if (r == "pods")
+            validate_pod_update(object, before, e);
+        else if (r == "deployments" || r == "replicasets")
+            validate_selector_unchanged(object, before, e);
+        else if (r == "configmaps")
+            validate_config_map_update(object, before, e);
+        else if (r == "secrets")
+            validate_secret_update(object, before, e);
+        else if (r == "nodes")
+            validate_node_update(object, before, e);
+        else if (r == "endpointslices")
+            validate_endpoint_slice_update(object, before, e);
     });
 }
 
@@ -144,7 +170,8 @@ Response invalid_response(const ResourceInfo& info, const std::string& name, con
         // The message's aggregate lists each distinct error once.
         if (std::string line = to_string(e); seen.insert(line).second) lines.push_back(std::move(line));
     }
-    std::string message = (info.group.empty() ? info.kind : info.kind + "." + info.group) + " \"" + name + "\" is invalid";
+    std::string message =
+        (info.group.empty() ? info.kind : info.kind + "." + info.group) + " \"" + name + "\" is invalid";
     if (lines.size() == 1) {
         message += ": " + lines[0];
     } else if (lines.size() > 1) {
@@ -155,7 +182,7 @@ Response invalid_response(const ResourceInfo& info, const std::string& name, con
     json details = {{"kind", info.kind}, {"causes", causes}};
     if (!name.empty()) details["name"] = name;
     if (!info.group.empty()) details["group"] = info.group;
-    json status = {{"kind", "Status"},  {"apiVersion", "v1"}, {"metadata", json::object()}, {"status", "Failure"},
+    json status = {{"kind", "Status"},   {"apiVersion", "v1"},  {"metadata", json::object()}, {"status", "Failure"},
                    {"message", message}, {"reason", "Invalid"}, {"details", details},         {"code", 422}};
     return Response{422, "application/json", status.dump(-1, ' ', false, json::error_handler_t::replace), {}};
 }

@@ -19,7 +19,7 @@ using json = nlohmann::json;
 
 // A field path as apimachinery prints it: "spec.containers[0].name", "data[key.name]".
 class Path {
-public:
+  public:
     Path() = default;
     explicit Path(std::string text) : text_(std::move(text)) {}
     Path child(std::string_view name) const;
@@ -27,7 +27,7 @@ public:
     Path key(std::string_view key) const { return Path(text_ + "[" + std::string(key) + "]"); }
     const std::string& str() const { return text_; }
 
-private:
+  private:
     std::string text_;
 };
 
@@ -37,7 +37,7 @@ std::string bad_value(const json& value);
 
 // An ErrorList being built, with one method per field.Error constructor.
 class Errors {
-public:
+  public:
     void required(const Path& p, const std::string& detail = "");
     void invalid(const Path& p, const json& value, const std::string& detail);
     void not_supported(const Path& p, const json& value, const std::vector<std::string>& supported);
@@ -74,9 +74,9 @@ std::vector<std::string> dns1035_label(const std::string& value);
 std::vector<std::string> qualified_name(const std::string& value);
 std::vector<std::string> label_value(const std::string& value);
 std::vector<std::string> config_map_key(const std::string& value);
-std::vector<std::string> port_name(const std::string& value);         // IANA_SVC_NAME
-std::vector<std::string> port_number(int64_t value);                  // 1-65535
-std::vector<std::string> ip_address(const std::string& value);        // v4 or v6
+std::vector<std::string> port_name(const std::string& value);   // IANA_SVC_NAME
+std::vector<std::string> port_number(int64_t value);            // 1-65535
+std::vector<std::string> ip_address(const std::string& value);  // v4 or v6
 std::vector<std::string> ipv4_address(const std::string& value);
 std::vector<std::string> ipv6_address(const std::string& value);
 std::vector<std::string> cidr(const std::string& value);

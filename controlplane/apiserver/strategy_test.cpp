@@ -20,9 +20,15 @@ const ResourceInfo& kind(const char* group, const char* plural) {
     EXPECT_NE(r, nullptr) << plural;
     return *r;
 }
-const ResourceInfo& pods() { return kind("", "pods"); }
-const ResourceInfo& deployments() { return kind("apps", "deployments"); }
-const ResourceInfo& services() { return kind("", "services"); }
+const ResourceInfo& pods() {
+    return kind("", "pods");
+}
+const ResourceInfo& deployments() {
+    return kind("apps", "deployments");
+}
+const ResourceInfo& services() {
+    return kind("", "services");
+}
 
 std::vector<std::string> lines(const std::vector<FieldError>& errors) {
     std::vector<std::string> out;
@@ -40,7 +46,8 @@ bool has_line(const std::vector<std::string>& got, const std::string& line) {
     return std::find(got.begin(), got.end(), line) != got.end();
 }
 
-#define EXPECT_LINE(got, line) EXPECT_TRUE(has_line(got, line)) << "missing: " << (line) << "\ngot:\n" << ::testing::PrintToString(got)
+#define EXPECT_LINE(got, line) \
+    EXPECT_TRUE(has_line(got, line)) << "missing: " << (line) << "\ngot:\n" << ::testing::PrintToString(got)
 
 json pod(const std::string& name = "web") {
     return {{"metadata", {{"name", name}, {"namespace", "default"}}},
@@ -85,13 +92,13 @@ TEST(StrategyDefaults, PodAsKubectlShowsIt) {
 }
 
 TEST(StrategyDefaults, PullPolicyFollowsTheTag) {
-    for (auto [image, policy] : std::vector<std::pair<const char*, const char*>>{
-             {"busybox", "Always"},
-             {"busybox:latest", "Always"},
-             {"busybox:1.36", "IfNotPresent"},
-             {"localhost:5000/busybox", "Always"},
-             {"localhost:5000/busybox:1", "IfNotPresent"},
-             {"busybox@sha256:0123", "IfNotPresent"}}) {
+    for (auto [image, policy] :
+         std::vector<std::pair<const char*, const char*>>{{"busybox", "Always"},
+                                                          {"busybox:latest", "Always"},
+                                                          {"busybox:1.36", "IfNotPresent"},
+                                                          {"localhost:5000/busybox", "Always"},
+                                                          {"localhost:5000/busybox:1", "IfNotPresent"},
+                                                          {"busybox@sha256:0123", "IfNotPresent"}}) {
         json p = pod();
         p["spec"]["containers"][0]["image"] = image;
         apply_defaults(pods(), p);
@@ -120,7 +127,8 @@ TEST(StrategyDefaults, DeploymentAndTemplate) {
     apply_defaults(deployments(), d);
     const json& s = d["spec"];
     EXPECT_EQ(s["replicas"], 1);
-    EXPECT_EQ(s["strategy"], (json{{"type", "RollingUpdate"}, {"rollingUpdate", {{"maxSurge", "25%"}, {"maxUnavailable", "25%"}}}}));
+    EXPECT_EQ(s["strategy"],
+              (json{{"type", "RollingUpdate"}, {"rollingUpdate", {{"maxSurge", "25%"}, {"maxUnavailable", "25%"}}}}));
     EXPECT_EQ(s["revisionHistoryLimit"], 10);
     EXPECT_EQ(s["progressDeadlineSeconds"], 600);
     const json& t = s["template"]["spec"];
@@ -159,7 +167,8 @@ TEST(StrategyDefaults, ServiceNamespaceSecret) {
     EXPECT_EQ(ns["status"]["phase"], "Active");
     EXPECT_EQ(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "demo");
 
-    json secret = {{"metadata", {{"name", "s"}, {"namespace", "default"}}}, {"stringData", {{"user", "admin"}, {"k", "ab"}}}};
+    json secret = {{"metadata", {{"name", "s"}, {"namespace", "default"}}},
+                   {"stringData", {{"user", "admin"}, {"k", "ab"}}}};
     apply_defaults(kind("", "secrets"), secret);
     EXPECT_EQ(secret["type"], "Opaque");
     EXPECT_EQ(secret["data"], (json{{"user", "YWRtaW4="}, {"k", "YWI="}}));
@@ -172,7 +181,8 @@ TEST(StrategyResponse, InvalidStatusAsKubeApiserverSendsIt) {
     apply_defaults(deployments(), d);
     auto errors = validate_create(deployments(), d);
     ASSERT_EQ(errors.size(), 1u) << ::testing::PrintToString(lines(errors));
-    EXPECT_EQ(errors[0], (FieldError{"FieldValueInvalid", "spec.replicas", "Invalid value: -1: must be greater than or equal to 0"}));
+    EXPECT_EQ(errors[0], (FieldError{"FieldValueInvalid", "spec.replicas",
+                                     "Invalid value: -1: must be greater than or equal to 0"}));
     Response r = invalid_response(deployments(), "web", errors);
     EXPECT_EQ(r.status, 422);
     json body = json::parse(r.body);
@@ -180,8 +190,9 @@ TEST(StrategyResponse, InvalidStatusAsKubeApiserverSendsIt) {
     EXPECT_EQ(body["status"], "Failure");
     EXPECT_EQ(body["reason"], "Invalid");
     EXPECT_EQ(body["code"], 422);
-    EXPECT_EQ(body["message"],
-              "Deployment.apps \"web\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0");
+    EXPECT_EQ(
+        body["message"],
+        "Deployment.apps \"web\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0");
     EXPECT_EQ(body["details"],
               (json{{"name", "web"},
                     {"group", "apps"},
@@ -191,10 +202,11 @@ TEST(StrategyResponse, InvalidStatusAsKubeApiserverSendsIt) {
                                              {"field", "spec.replicas"}}})}}));
 
     // Several: bracketed, each distinct line once; a core kind has no group.
-    std::vector<FieldError> two = {{"FieldValueRequired", "spec.containers", "Required value"},
-                                   {"FieldValueRequired", "spec.containers", "Required value"},
-                                   {"FieldValueNotSupported", "spec.restartPolicy",
-                                    "Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\""}};
+    std::vector<FieldError> two = {
+        {"FieldValueRequired", "spec.containers", "Required value"},
+        {"FieldValueRequired", "spec.containers", "Required value"},
+        {"FieldValueNotSupported", "spec.restartPolicy",
+         "Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\""}};
     body = json::parse(invalid_response(pods(), "p", two).body);
     EXPECT_EQ(body["message"],
               "Pod \"p\" is invalid: [spec.containers: Required value, spec.restartPolicy: Unsupported value: "
@@ -204,21 +216,24 @@ TEST(StrategyResponse, InvalidStatusAsKubeApiserverSendsIt) {
 }
 
 TEST(StrategyValidation, Metadata) {
-    json cm = {{"metadata",
-                {{"name", "Bad_Name"},
-                 {"namespace", "default"},
-                 {"labels", {{"app", "-web"}, {"bad key!", "x"}}},
-                 {"annotations", {{"example.com/ok", "1"}, {"/nope", "x"}}},
-                 {"finalizers", json::array({"example.com/f", "bad finalizer"})},
-                 {"ownerReferences",
-                  json::array({{{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", "a"}, {"uid", "1"}, {"controller", true}},
-                                {{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", "b"}, {"uid", "2"}, {"controller", true}},
-                                {{"apiVersion", ""}, {"kind", "X"}, {"name", "c"}, {"uid", "3"}}})}}}};
+    json cm = {
+        {"metadata",
+         {{"name", "Bad_Name"},
+          {"namespace", "default"},
+          {"labels", {{"app", "-web"}, {"bad key!", "x"}}},
+          {"annotations", {{"example.com/ok", "1"}, {"/nope", "x"}}},
+          {"finalizers", json::array({"example.com/f", "bad finalizer"})},
+          {"ownerReferences",
+           json::array(
+               {{{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", "a"}, {"uid", "1"}, {"controller", true}},
+                {{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", "b"}, {"uid", "2"}, {"controller", true}},
+                {{"apiVersion", ""}, {"kind", "X"}, {"name", "c"}, {"uid", "3"}}})}}}};
     auto got = create_errors(kind("", "configmaps"), cm);
     EXPECT_LINE(got,
                 "metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case "
                 "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. "
-                "'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')");
+                "'example.com', regex used for validation is "
+                "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')");
     EXPECT_LINE(got,
                 "metadata.labels: Invalid value: \"-web\": a valid label must be an empty string or consist of "
                 "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
@@ -229,20 +244,26 @@ TEST(StrategyValidation, Metadata) {
                 "'_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "
                 "'123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')");
     EXPECT_LINE(got, "metadata.annotations: Invalid value: \"/nope\": prefix part must be non-empty");
-    EXPECT_LINE(got,
-                "metadata.ownerReferences: Invalid value: [{\"apiVersion\":\"apps/v1\",\"controller\":true,\"kind\":"
-                "\"ReplicaSet\",\"name\":\"a\",\"uid\":\"1\"},{\"apiVersion\":\"apps/v1\",\"controller\":true,\"kind\":"
-                "\"ReplicaSet\",\"name\":\"b\",\"uid\":\"2\"},{\"apiVersion\":\"\",\"kind\":\"X\",\"name\":\"c\",\"uid\":"
-                "\"3\"}]: Only one reference can have Controller set to true. Found \"true\" in references for "
-                "ReplicaSet/a and ReplicaSet/b");
+    EXPECT_LINE(
+        got,
+        "metadata.ownerReferences: Invalid value: [{\"apiVersion\":\"apps/v1\",\"controller\":true,\"kind\":"
+        "\"ReplicaSet\",\"name\":\"a\",\"uid\":\"1\"},{\"apiVersion\":\"apps/v1\",\"controller\":true,\"kind\":"
+        "\"ReplicaSet\",\"name\":\"b\",\"uid\":\"2\"},{\"apiVersion\":\"\",\"kind\":\"X\",\"name\":\"c\",\"uid\":"
+        "\"3\"}]: Only one reference can have Controller set to true. Found \"true\" in references for "
+        "ReplicaSet/a and ReplicaSet/b");
     EXPECT_LINE(got, "metadata.ownerReferences.apiVersion: Invalid value: \"\": version must not be empty");
-    EXPECT_EQ(std::count_if(got.begin(), got.end(), [](const std::string& l) { return l.rfind("metadata.finalizers", 0) == 0; }), 1);
+    EXPECT_EQ(std::count_if(got.begin(), got.end(),
+                            [](const std::string& l) { return l.rfind("metadata.finalizers", 0) == 0; }),
+              1);
 
-    json big = {{"metadata", {{"name", "big"}, {"namespace", "default"}, {"annotations", {{"a", std::string(256 * 1024, 'x')}}}}}};
-    EXPECT_LINE(create_errors(kind("", "configmaps"), big), "metadata.annotations: Too long: may not be more than 262144 bytes");
+    json big = {{"metadata",
+                 {{"name", "big"}, {"namespace", "default"}, {"annotations", {{"a", std::string(256 * 1024, 'x')}}}}}};
+    EXPECT_LINE(create_errors(kind("", "configmaps"), big),
+                "metadata.annotations: Too long: may not be more than 262144 bytes");
 
     json unnamed = {{"metadata", {{"namespace", "default"}}}};
-    EXPECT_LINE(create_errors(kind("", "configmaps"), unnamed), "metadata.name: Required value: name or generateName is required");
+    EXPECT_LINE(create_errors(kind("", "configmaps"), unnamed),
+                "metadata.name: Required value: name or generateName is required");
     // Services are DNS-1035 labels, namespaces RFC 1123 labels.
     json svc = service();
     svc["metadata"]["name"] = "1web";
@@ -251,7 +272,8 @@ TEST(StrategyValidation, Metadata) {
                 "characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. "
                 "'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')");
     json ns = {{"metadata", {{"name", "a.b"}}}};
-    EXPECT_LINE(create_errors(kind("", "namespaces"), ns), "metadata.name: Invalid value: \"a.b\": must not contain dots");
+    EXPECT_LINE(create_errors(kind("", "namespaces"), ns),
+                "metadata.name: Invalid value: \"a.b\": must not contain dots");
 }
 
 TEST(StrategyValidation, PodSpec) {
@@ -270,20 +292,28 @@ TEST(StrategyValidation, PodSpec) {
     p["spec"]["restartPolicy"] = "Sometimes";
     p["spec"]["dnsPolicy"] = "Bogus";
     auto got = create_errors(pods(), p);
-    EXPECT_LINE(got, "spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive");
-    EXPECT_LINE(got, "spec.containers[0].ports[0].protocol: Unsupported value: \"ICMP\": supported values: \"SCTP\", \"TCP\", \"UDP\"");
+    EXPECT_LINE(
+        got, "spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive");
+    EXPECT_LINE(got,
+                "spec.containers[0].ports[0].protocol: Unsupported value: \"ICMP\": supported values: \"SCTP\", "
+                "\"TCP\", \"UDP\"");
     EXPECT_LINE(got, "spec.containers[0].ports[1].name: Duplicate value: \"http\"");
     EXPECT_LINE(got, "spec.containers[0].volumeMounts[0].name: Not found: \"data\"");
-    EXPECT_LINE(got, "spec.containers[0].resources.requests: Invalid value: \"1\": must be less than or equal to cpu limit of 500m");
+    EXPECT_LINE(
+        got,
+        "spec.containers[0].resources.requests: Invalid value: \"1\": must be less than or equal to cpu limit of 500m");
     EXPECT_LINE(got,
                 "spec.containers[0].resources.requests[memory]: Invalid value: \"lots\": quantities must match the "
                 "regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'");
-    EXPECT_LINE(got,
-                "spec.containers[0].env[0].name: Invalid value: \"A=B\": a valid environment variable name must consist "
-                "only of printable ASCII characters other than '='");
+    EXPECT_LINE(
+        got,
+        "spec.containers[0].env[0].name: Invalid value: \"A=B\": a valid environment variable name must consist "
+        "only of printable ASCII characters other than '='");
     EXPECT_LINE(got, "spec.initContainers[0].image: Required value");
     EXPECT_LINE(got, "spec.initContainers[0].name: Duplicate value: \"web\"");
-    EXPECT_LINE(got, "spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\"");
+    EXPECT_LINE(
+        got,
+        "spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\"");
     EXPECT_LINE(got,
                 "spec.dnsPolicy: Unsupported value: \"Bogus\": supported values: \"ClusterFirstWithHostNet\", "
                 "\"ClusterFirst\", \"Default\", \"None\"");
@@ -292,10 +322,11 @@ TEST(StrategyValidation, PodSpec) {
     p["spec"]["containers"][0]["name"] = "Web";
     p["spec"]["containers"][0]["imagePullPolicy"] = "Sometimes";
     got = create_errors(pods(), p);
-    EXPECT_LINE(got,
-                "spec.containers[0].name: Invalid value: \"Web\": a lowercase RFC 1123 label must consist of lower case "
-                "alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  "
-                "or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')");
+    EXPECT_LINE(
+        got,
+        "spec.containers[0].name: Invalid value: \"Web\": a lowercase RFC 1123 label must consist of lower case "
+        "alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  "
+        "or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')");
     EXPECT_LINE(got,
                 "spec.containers[0].imagePullPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", "
                 "\"IfNotPresent\", \"Never\"");
@@ -304,35 +335,43 @@ TEST(StrategyValidation, PodSpec) {
 TEST(StrategyValidation, DeploymentSpec) {
     json d = deployment();
     d["spec"]["template"]["metadata"]["labels"] = {{"app", "other"}};
-    EXPECT_EQ(create_errors(deployments(), d),
-              std::vector<std::string>{"spec.template.metadata.labels: Invalid value: {\"app\":\"other\"}: `selector` does "
-                                       "not match template `labels`"});
+    EXPECT_EQ(
+        create_errors(deployments(), d),
+        std::vector<std::string>{"spec.template.metadata.labels: Invalid value: {\"app\":\"other\"}: `selector` does "
+                                 "not match template `labels`"});
     d = deployment();
     d["spec"].erase("selector");
     auto got = create_errors(deployments(), d);
     EXPECT_LINE(got, "spec.selector: Required value");
-    EXPECT_LINE(got, "spec.template.metadata.labels: Invalid value: {\"app\":\"web\"}: `selector` does not match template `labels`");
+    EXPECT_LINE(
+        got,
+        "spec.template.metadata.labels: Invalid value: {\"app\":\"web\"}: `selector` does not match template `labels`");
     d = deployment();
     d["spec"]["selector"] = json::object();
-    EXPECT_EQ(create_errors(deployments(), d), std::vector<std::string>{"spec.selector: Invalid value: {}: empty selector is invalid for deployment"});
+    EXPECT_EQ(create_errors(deployments(), d),
+              std::vector<std::string>{"spec.selector: Invalid value: {}: empty selector is invalid for deployment"});
     d = deployment();
-    d["spec"]["selector"] = {{"matchExpressions", json::array({{{"key", "app"}, {"operator", "In"}, {"values", {"web", "api"}}}})}};
+    d["spec"]["selector"] = {
+        {"matchExpressions", json::array({{{"key", "app"}, {"operator", "In"}, {"values", {"web", "api"}}}})}};
     EXPECT_TRUE(create_errors(deployments(), d).empty()) << ::testing::PrintToString(create_errors(deployments(), d));
     d = deployment();
     d["spec"]["strategy"] = {{"type", "RollingUpdate"}, {"rollingUpdate", {{"maxSurge", 0}, {"maxUnavailable", "0%"}}}};
     d["spec"]["template"]["spec"]["restartPolicy"] = "Never";
     d["spec"]["revisionHistoryLimit"] = -2;
     got = create_errors(deployments(), d);
-    EXPECT_LINE(got, "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: \"0%\": may not be 0 when `maxSurge` is 0");
+    EXPECT_LINE(got,
+                "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: \"0%\": may not be 0 when `maxSurge` is 0");
     EXPECT_LINE(got, "spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\"");
     EXPECT_LINE(got, "spec.revisionHistoryLimit: Invalid value: -2: must be greater than or equal to 0");
     d = deployment();
     d["spec"]["strategy"] = {{"type", "Canary"}};
-    EXPECT_LINE(create_errors(deployments(), d),
-                "spec.strategy: Unsupported value: {\"type\":\"Canary\"}: supported values: \"Recreate\", \"RollingUpdate\"");
+    EXPECT_LINE(
+        create_errors(deployments(), d),
+        "spec.strategy: Unsupported value: {\"type\":\"Canary\"}: supported values: \"Recreate\", \"RollingUpdate\"");
     d = deployment();
     d["spec"]["template"]["spec"]["containers"][0].erase("image");
-    EXPECT_EQ(create_errors(deployments(), d), std::vector<std::string>{"spec.template.spec.containers[0].image: Required value"});
+    EXPECT_EQ(create_errors(deployments(), d),
+              std::vector<std::string>{"spec.template.spec.containers[0].image: Required value"});
 }
 
 TEST(StrategyValidation, ServiceSpec) {
@@ -343,25 +382,32 @@ TEST(StrategyValidation, ServiceSpec) {
     EXPECT_TRUE(create_errors(services(), s).empty()) << "headless services need no ports";
 
     s = service();
-    s["spec"]["ports"] = json::array({{{"port", 80}, {"nodePort", 30080}}, {{"port", 0}, {"name", "b"}, {"targetPort", "Not_A_Name"}}});
+    s["spec"]["ports"] =
+        json::array({{{"port", 80}, {"nodePort", 30080}}, {{"port", 0}, {"name", "b"}, {"targetPort", "Not_A_Name"}}});
     s["spec"]["clusterIP"] = "10.96.0.300";
     auto got = create_errors(services(), s);
     EXPECT_LINE(got, "spec.ports[0].name: Required value");
     EXPECT_LINE(got, "spec.ports[1].port: Invalid value: 0: must be between 1 and 65535, inclusive");
-    EXPECT_LINE(got, "spec.ports[1].targetPort: Invalid value: \"Not_A_Name\": must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)");
+    EXPECT_LINE(got,
+                "spec.ports[1].targetPort: Invalid value: \"Not_A_Name\": must contain only alpha-numeric characters "
+                "(a-z, 0-9), and hyphens (-)");
     EXPECT_LINE(got, "spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'");
-    EXPECT_LINE(got, "spec.clusterIPs[0]: Invalid value: \"10.96.0.300\": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)");
+    EXPECT_LINE(got,
+                "spec.clusterIPs[0]: Invalid value: \"10.96.0.300\": must be a valid IP address, (e.g. 10.9.8.7 or "
+                "2001:db8::ffff)");
 
     s = service();
     s["spec"]["type"] = "NodePort";
     s["spec"]["ports"][0]["nodePort"] = 80;
-    EXPECT_EQ(create_errors(services(), s),
-              std::vector<std::string>{"spec.ports[0].nodePort: Invalid value: 80: provided port is not in the valid range. "
-                                       "The range of valid ports is 30000-32767"});
+    EXPECT_EQ(
+        create_errors(services(), s),
+        std::vector<std::string>{"spec.ports[0].nodePort: Invalid value: 80: provided port is not in the valid range. "
+                                 "The range of valid ports is 30000-32767"});
     s = service();
     s["spec"]["type"] = "Magic";
     EXPECT_LINE(create_errors(services(), s),
-                "spec.type: Unsupported value: \"Magic\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\"");
+                "spec.type: Unsupported value: \"Magic\": supported values: \"ClusterIP\", \"ExternalName\", "
+                "\"LoadBalancer\", \"NodePort\"");
     s = {{"metadata", {{"name", "ext"}, {"namespace", "default"}}}, {"spec", {{"type", "ExternalName"}}}};
     EXPECT_EQ(create_errors(services(), s), std::vector<std::string>{"spec.externalName: Required value"});
     s["spec"]["externalName"] = "db.example.com.";
@@ -375,11 +421,15 @@ TEST(StrategyValidation, DataKindsAndOthers) {
                                        "alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or "
                                        "'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"});
     cm["data"] = {{"a", std::string(1024 * 1024 + 1, 'x')}};
-    EXPECT_EQ(create_errors(kind("", "configmaps"), cm), std::vector<std::string>{"[]: Too long: may not be more than 1048576 bytes"});
+    EXPECT_EQ(create_errors(kind("", "configmaps"), cm),
+              std::vector<std::string>{"[]: Too long: may not be more than 1048576 bytes"});
 
     json secret = {{"metadata", {{"name", "s"}, {"namespace", "default"}}}, {"data", {{"a", "not base64!"}}}};
-    EXPECT_LINE(create_errors(kind("", "secrets"), secret), "data[a]: Invalid value: \"<secret contents redacted>\": illegal base64 data");
-    secret = {{"metadata", {{"name", "s"}, {"namespace", "default"}}}, {"type", "kubernetes.io/tls"}, {"data", json::object()}};
+    EXPECT_LINE(create_errors(kind("", "secrets"), secret),
+                "data[a]: Invalid value: \"<secret contents redacted>\": illegal base64 data");
+    secret = {{"metadata", {{"name", "s"}, {"namespace", "default"}}},
+              {"type", "kubernetes.io/tls"},
+              {"data", json::object()}};
     EXPECT_EQ(create_errors(kind("", "secrets"), secret),
               (std::vector<std::string>{"data[tls.crt]: Required value", "data[tls.key]: Required value"}));
 
@@ -395,19 +445,27 @@ TEST(StrategyValidation, DataKindsAndOthers) {
     EXPECT_LINE(create_errors(kind("discovery.k8s.io", "endpointslices"), slice),
                 "addressType: Unsupported value: \"IPv5\": supported values: \"FQDN\", \"IPv4\", \"IPv6\"");
 
-    json lease = {{"metadata", {{"name", "l"}, {"namespace", "kube-node-lease"}}}, {"spec", {{"leaseDurationSeconds", 0}}}};
+    json lease = {{"metadata", {{"name", "l"}, {"namespace", "kube-node-lease"}}},
+                  {"spec", {{"leaseDurationSeconds", 0}}}};
     EXPECT_EQ(create_errors(kind("coordination.k8s.io", "leases"), lease),
               std::vector<std::string>{"spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0"});
 
     json event = {{"metadata", {{"name", "web.1"}, {"namespace", "default"}}},
                   {"involvedObject", {{"kind", "Pod"}, {"apiVersion", "v1"}, {"name", "web"}, {"namespace", "other"}}}};
-    EXPECT_EQ(create_errors(kind("", "events"), event),
-              std::vector<std::string>{"involvedObject.namespace: Invalid value: \"other\": does not match event.namespace"});
+    EXPECT_EQ(
+        create_errors(kind("", "events"), event),
+        std::vector<std::string>{"involvedObject.namespace: Invalid value: \"other\": does not match event.namespace"});
 
-    json node = {{"metadata", {{"name", "n1"}}}, {"spec", {{"podCIDRs", {"10.88.0.0/33"}}, {"taints", json::array({{{"key", "k"}, {"effect", "Sometimes"}}})}}}};
+    json node = {
+        {"metadata", {{"name", "n1"}}},
+        {"spec", {{"podCIDRs", {"10.88.0.0/33"}}, {"taints", json::array({{{"key", "k"}, {"effect", "Sometimes"}}})}}}};
     got = create_errors(kind("", "nodes"), node);
-    EXPECT_LINE(got, "spec.podCIDRs[0]: Invalid value: \"10.88.0.0/33\": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)");
-    EXPECT_LINE(got, "spec.taints[0].effect: Unsupported value: \"Sometimes\": supported values: \"NoExecute\", \"NoSchedule\", \"PreferNoSchedule\"");
+    EXPECT_LINE(got,
+                "spec.podCIDRs[0]: Invalid value: \"10.88.0.0/33\": must be a valid CIDR value, (e.g. 10.9.8.0/24 or "
+                "2001:db8::/64)");
+    EXPECT_LINE(got,
+                "spec.taints[0].effect: Unsupported value: \"Sometimes\": supported values: \"NoExecute\", "
+                "\"NoSchedule\", \"PreferNoSchedule\"");
 }
 
 TEST(StrategyValidation, WrongJsonTypesAreErrorsNotCrashes) {
@@ -415,18 +473,26 @@ TEST(StrategyValidation, WrongJsonTypesAreErrorsNotCrashes) {
     d["spec"]["replicas"] = "3";
     d["spec"]["template"]["spec"]["containers"][0]["ports"] = {{"containerPort", 80}};
     auto got = create_errors(deployments(), d);
-    EXPECT_LINE(got, "spec.replicas: Invalid value: \"string\": spec.replicas in body must be of type integer: \"string\"");
+    EXPECT_LINE(got,
+                "spec.replicas: Invalid value: \"string\": spec.replicas in body must be of type integer: \"string\"");
     EXPECT_LINE(got,
                 "spec.template.spec.containers[0].ports: Invalid value: \"object\": "
                 "spec.template.spec.containers[0].ports in body must be of type array: \"object\"");
     d = deployment();
     d["metadata"]["labels"] = {{"app", 5}};
     got = create_errors(deployments(), d);
-    EXPECT_LINE(got, "metadata.labels[app]: Invalid value: \"integer\": metadata.labels[app] in body must be of type string: \"integer\"");
+    EXPECT_LINE(got,
+                "metadata.labels[app]: Invalid value: \"integer\": metadata.labels[app] in body must be of type "
+                "string: \"integer\"");
 
     // Every value of valid objects swapped for values of every other type: defaults and validation must
     // answer (errors or not), never throw or crash.
-    const std::vector<json> replacements = {json(), json(7), json(-1.5), json("x"), json(true), json::array({1, "a"}),
+    const std::vector<json> replacements = {json(),
+                                            json(7),
+                                            json(-1.5),
+                                            json("x"),
+                                            json(true),
+                                            json::array({1, "a"}),
                                             json::object({{"k", json::array()}})};
     std::mt19937 rng(42);
     for (const auto& [info, base] : std::vector<std::pair<const ResourceInfo*, json>>{
@@ -439,7 +505,8 @@ TEST(StrategyValidation, WrongJsonTypesAreErrorsNotCrashes) {
         for (int round = 0; round < 400; ++round) {
             // A leaf, or one of its parents (an object where a list was, and so on), gets another type.
             std::string pointer = pointers[rng() % pointers.size()];
-            for (unsigned cut = rng() % 3; cut > 0 && pointer.rfind('/') != std::string::npos && pointer.rfind('/') > 0; --cut)
+            for (unsigned cut = rng() % 3; cut > 0 && pointer.rfind('/') != std::string::npos && pointer.rfind('/') > 0;
+                 --cut)
                 pointer = pointer.substr(0, pointer.rfind('/'));
             json object = flat_base;
             object[json::json_pointer(pointer)] = replacements[rng() % replacements.size()];
@@ -495,23 +562,26 @@ TEST(StrategyUpdate, PodSpecIsImmutableButImages) {
     port["spec"]["containers"][0]["ports"][0]["containerPort"] = 8080;
     auto got = update_errors(pods(), p, port);
     ASSERT_EQ(got.size(), 1u);
-    EXPECT_EQ(got[0].rfind("spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
-                           "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions "
-                           "to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
-                           "previously negative)\n",
-                           0),
-              0u)
+    EXPECT_EQ(
+        got[0].rfind("spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+                     "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions "
+                     "to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
+                     "previously negative)\n",
+                     0),
+        0u)
         << got[0];
     EXPECT_NE(got[0].find("containers[0].ports[0].containerPort: 80"), std::string::npos) << got[0];
     EXPECT_NE(got[0].find("containers[0].ports[0].containerPort: 8080"), std::string::npos) << got[0];
 
     json more = p;
     more["spec"]["containers"].push_back({{"name", "side"}, {"image", "busybox"}});
-    EXPECT_EQ(update_errors(pods(), p, more), std::vector<std::string>{"spec.containers: Forbidden: pod updates may not add or remove containers"});
+    EXPECT_EQ(update_errors(pods(), p, more),
+              std::vector<std::string>{"spec.containers: Forbidden: pod updates may not add or remove containers"});
     json raised = deadline;
     raised["spec"]["activeDeadlineSeconds"] = 120;
     EXPECT_EQ(update_errors(pods(), deadline, raised),
-              std::vector<std::string>{"spec.activeDeadlineSeconds: Invalid value: 120: must be less than or equal to previous value"});
+              std::vector<std::string>{
+                  "spec.activeDeadlineSeconds: Invalid value: 120: must be less than or equal to previous value"});
 }
 
 TEST(StrategyUpdate, SelectorsClusterIPsAndTypes) {
@@ -520,7 +590,8 @@ TEST(StrategyUpdate, SelectorsClusterIPsAndTypes) {
     moved["spec"]["selector"]["matchLabels"]["app"] = "api";
     moved["spec"]["template"]["metadata"]["labels"]["app"] = "api";
     EXPECT_EQ(update_errors(deployments(), d, moved),
-              std::vector<std::string>{"spec.selector: Invalid value: {\"matchLabels\":{\"app\":\"api\"}}: field is immutable"});
+              std::vector<std::string>{
+                  "spec.selector: Invalid value: {\"matchLabels\":{\"app\":\"api\"}}: field is immutable"});
     json scaled = d;
     scaled["spec"]["replicas"] = 5;
     EXPECT_TRUE(update_errors(deployments(), d, scaled).empty());
@@ -550,7 +621,8 @@ TEST(StrategyUpdate, SelectorsClusterIPsAndTypes) {
     retyped["data"]["username"] = "YQ==";
     EXPECT_EQ(update_errors(kind("", "secrets"), secret, retyped),
               std::vector<std::string>{"type: Invalid value: \"kubernetes.io/basic-auth\": field is immutable"});
-    json frozen = {{"metadata", {{"name", "c"}, {"namespace", "default"}}}, {"immutable", true}, {"data", {{"a", "1"}}}};
+    json frozen = {
+        {"metadata", {{"name", "c"}, {"namespace", "default"}}}, {"immutable", true}, {"data", {{"a", "1"}}}};
     json thawed = frozen;
     thawed["data"]["a"] = "2";
     EXPECT_EQ(update_errors(kind("", "configmaps"), frozen, thawed),
@@ -559,7 +631,7 @@ TEST(StrategyUpdate, SelectorsClusterIPsAndTypes) {
 
 // The registry over a real SQLite store answers creates and updates with the strategy's defaults and 422s.
 class RegistryStrategyTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         char dir[] = "/tmp/skiff-strategy-test.XXXXXX";
         ASSERT_NE(mkdtemp(dir), nullptr);
@@ -594,8 +666,9 @@ TEST_F(RegistryStrategyTest, CreateDefaultsAndRefusesInvalid) {
     d["spec"]["replicas"] = -1;
     Response r = call("POST", deployments(), "", d);
     EXPECT_EQ(r.status, 422);
-    EXPECT_EQ(json::parse(r.body)["message"],
-              "Deployment.apps \"web\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0");
+    EXPECT_EQ(
+        json::parse(r.body)["message"],
+        "Deployment.apps \"web\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0");
     EXPECT_EQ(call("GET", deployments(), "web", json()).status, 404) << "nothing stored";
 
     r = call("POST", deployments(), "", deployment());
@@ -621,17 +694,22 @@ TEST_F(RegistryStrategyTest, PodImageUpdateAllowedPortChangeRefused) {
     json p = pod();
     p["spec"]["containers"][0]["ports"] = json::array({{{"containerPort", 80}}});
     ASSERT_EQ(call("POST", pods(), "", p).status, 201);
-    Response r = call("PATCH", pods(), "web", json::array({{{"op", "replace"}, {"path", "/spec/containers/0/image"}, {"value", "busybox:1.36"}}}),
-                      "application/json-patch+json");
+    Response r =
+        call("PATCH", pods(), "web",
+             json::array({{{"op", "replace"}, {"path", "/spec/containers/0/image"}, {"value", "busybox:1.36"}}}),
+             "application/json-patch+json");
     EXPECT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(json::parse(r.body)["spec"]["containers"][0]["image"], "busybox:1.36");
-    r = call("PATCH", pods(), "web", json::array({{{"op", "replace"}, {"path", "/spec/containers/0/ports/0/containerPort"}, {"value", 8080}}}),
+    r = call("PATCH", pods(), "web",
+             json::array({{{"op", "replace"}, {"path", "/spec/containers/0/ports/0/containerPort"}, {"value", 8080}}}),
              "application/json-patch+json");
     EXPECT_EQ(r.status, 422);
     json body = json::parse(r.body);
     EXPECT_EQ(body["details"]["causes"][0]["field"], "spec");
     EXPECT_EQ(body["details"]["causes"][0]["reason"], "FieldValueForbidden");
-    EXPECT_EQ(body["message"].get<std::string>().rfind("Pod \"web\" is invalid: spec: Forbidden: pod updates may not change fields other than", 0), 0u);
+    EXPECT_EQ(body["message"].get<std::string>().rfind(
+                  "Pod \"web\" is invalid: spec: Forbidden: pod updates may not change fields other than", 0),
+              0u);
 }
 
 }  // namespace

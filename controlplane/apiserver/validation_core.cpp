@@ -27,11 +27,14 @@ void validate_protocol(const json& port, const Path& p, Errors& e) {
     const json* protocol = string_at(port, "protocol", p, e);
     if (!protocol && member(port, "protocol")) return;
     std::string v = protocol ? protocol->get<std::string>() : "";
-    if (v.empty()) e.required(p);
-    else if (std::find(port_protocols.begin(), port_protocols.end(), v) == port_protocols.end()) e.not_supported(p, v, port_protocols);
+    if (v.empty())
+        e.required(p);
+    else if (std::find(port_protocols.begin(), port_protocols.end(), v) == port_protocols.end())
+        e.not_supported(p, v, port_protocols);
 }
 
-void validate_service_port(const json& port, bool require_name, std::set<std::string>& names, const Path& p, Errors& e) {
+void validate_service_port(const json& port, bool require_name, std::set<std::string>& names, const Path& p,
+                           Errors& e) {
     const json* name = string_at(port, "name", p.child("name"), e);
     std::string n = name ? name->get<std::string>() : "";
     if (require_name && n.empty()) {
@@ -42,18 +45,21 @@ void validate_service_port(const json& port, bool require_name, std::set<std::st
     }
     const json* number = integer_at(port, "port", p.child("port"), e);
     if (number || !member(port, "port"))
-        for (const auto& msg : port_number(number ? integer_value(*number) : 0)) e.invalid(p.child("port"), number ? *number : json(0), msg);
+        for (const auto& msg : port_number(number ? integer_value(*number) : 0))
+            e.invalid(p.child("port"), number ? *number : json(0), msg);
     validate_protocol(port, p.child("protocol"), e);
     if (const json* target = member(port, "targetPort")) {
         if (target->is_string()) {
-            for (const auto& msg : port_name(target->get<std::string>())) e.invalid(p.child("targetPort"), *target, msg);
+            for (const auto& msg : port_name(target->get<std::string>()))
+                e.invalid(p.child("targetPort"), *target, msg);
         } else if (is_integer(*target)) {
             for (const auto& msg : port_number(integer_value(*target))) e.invalid(p.child("targetPort"), *target, msg);
         } else {
             e.type_invalid(p.child("targetPort"), *target, "integer or string");
         }
     }
-    if (const json* node_port = integer_at(port, "nodePort", p.child("nodePort"), e); node_port && integer_value(*node_port) != 0) {
+    if (const json* node_port = integer_at(port, "nodePort", p.child("nodePort"), e);
+        node_port && integer_value(*node_port) != 0) {
         int64_t v = integer_value(*node_port);
         // The node port allocator's answer for a port outside --service-node-port-range.
         if (v < 30000 || v > 32767)
@@ -124,12 +130,14 @@ void validate_immutable_data(const json& object, const json& old, Errors& e) {
 void validate_endpoint_port(const json& port, bool require_name, const Path& p, Errors& e) {
     const json* name = string_at(port, "name", p.child("name"), e);
     std::string n = name ? name->get<std::string>() : "";
-    if (require_name && n.empty()) e.required(p.child("name"));
+    if (require_name && n.empty())
+        e.required(p.child("name"));
     else if (!n.empty())
         for (const auto& msg : dns1123_label(n)) e.invalid(p.child("name"), n, msg);
     const json* number = integer_at(port, "port", p.child("port"), e);
     if (number || !member(port, "port"))
-        for (const auto& msg : port_number(number ? integer_value(*number) : 0)) e.invalid(p.child("port"), number ? *number : json(0), msg);
+        for (const auto& msg : port_number(number ? integer_value(*number) : 0))
+            e.invalid(p.child("port"), number ? *number : json(0), msg);
     validate_protocol(port, p.child("protocol"), e);
 }
 
@@ -146,19 +154,23 @@ void validate_service(const json& service, Errors& e) {
         e.required(sp.child("ports"));
     auto ips = cluster_ips(spec);
     if (type == "LoadBalancer" || type == "NodePort") {
-        if (headless) e.invalid(sp.child("clusterIPs").index(0), ips[0], "may not be set to 'None' for " + type + " services");
+        if (headless)
+            e.invalid(sp.child("clusterIPs").index(0), ips[0], "may not be set to 'None' for " + type + " services");
         if (type == "LoadBalancer" && ports)
             for (size_t i = 0; i < ports->size(); ++i)
                 if (integer_member((*ports)[i], "port") == 10250)
-                    e.invalid(sp.child("ports").index(i), 10250, "may not expose port 10250 externally since it is used by kubelet");
+                    e.invalid(sp.child("ports").index(i), 10250,
+                              "may not expose port 10250 externally since it is used by kubelet");
     } else if (type == "ExternalName") {
         if (!ips.empty()) e.forbidden(sp.child("clusterIPs"), "may not be set for ExternalName services");
         if (member(spec, "ipFamilies")) e.forbidden(sp.child("ipFamilies"), "may not be set for ExternalName services");
-        if (member(spec, "ipFamilyPolicy")) e.forbidden(sp.child("ipFamilyPolicy"), "may not be set for ExternalName services");
+        if (member(spec, "ipFamilyPolicy"))
+            e.forbidden(sp.child("ipFamilyPolicy"), "may not be set for ExternalName services");
         const json* external_name = string_at(spec, "externalName", sp.child("externalName"), e);
         std::string cname = external_name ? external_name->get<std::string>() : "";
         if (!cname.empty() && cname.back() == '.') cname.pop_back();
-        if (cname.empty()) e.required(sp.child("externalName"));
+        if (cname.empty())
+            e.required(sp.child("externalName"));
         else
             for (const auto& msg : dns1123_subdomain(cname)) e.invalid(sp.child("externalName"), cname, msg);
     }
@@ -175,9 +187,12 @@ void validate_service(const json& service, Errors& e) {
     validate_labels(spec, "selector", sp.child("selector"), e);
     const json* affinity = string_at(spec, "sessionAffinity", sp.child("sessionAffinity"), e);
     std::string a = affinity ? affinity->get<std::string>() : "";
-    if (a.empty()) e.required(sp.child("sessionAffinity"));
-    else if (a != "ClientIP" && a != "None") e.not_supported(sp.child("sessionAffinity"), a, {"ClientIP", "None"});
-    if (type.empty()) e.required(sp.child("type"));
+    if (a.empty())
+        e.required(sp.child("sessionAffinity"));
+    else if (a != "ClientIP" && a != "None")
+        e.not_supported(sp.child("sessionAffinity"), a, {"ClientIP", "None"});
+    if (type.empty())
+        e.required(sp.child("type"));
     else if (type != "ClusterIP" && type != "ExternalName" && type != "LoadBalancer" && type != "NodePort")
         e.not_supported(sp.child("type"), type, {"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"});
     if (ports) {
@@ -200,14 +215,17 @@ void validate_service(const json& service, Errors& e) {
                     (type == "ClusterIP" && member(spec, "externalIPs") && !member(spec, "externalIPs")->empty());
     if (external) {
         std::string v = etp ? etp->get<std::string>() : "";
-        if (v.empty()) e.required(sp.child("externalTrafficPolicy"));
-        else if (v != "Cluster" && v != "Local") e.not_supported(sp.child("externalTrafficPolicy"), v, {"Cluster", "Local"});
+        if (v.empty())
+            e.required(sp.child("externalTrafficPolicy"));
+        else if (v != "Cluster" && v != "Local")
+            e.not_supported(sp.child("externalTrafficPolicy"), v, {"Cluster", "Local"});
     } else if (etp && !etp->get<std::string>().empty()) {
         e.invalid(sp.child("externalTrafficPolicy"), *etp, "may only be set for externally-accessible services");
     }
     const json* itp = string_at(spec, "internalTrafficPolicy", sp.child("internalTrafficPolicy"), e);
     if (type != "ExternalName") {
-        if (!itp && !member(spec, "internalTrafficPolicy")) e.required(sp.child("internalTrafficPolicy"));
+        if (!itp && !member(spec, "internalTrafficPolicy"))
+            e.required(sp.child("internalTrafficPolicy"));
         else if (itp && *itp != "Cluster" && *itp != "Local")
             e.not_supported(sp.child("internalTrafficPolicy"), *itp, {"Cluster", "Local"});
     }
@@ -221,11 +239,13 @@ void validate_service(const json& service, Errors& e) {
             }
             std::string s = ip.get<std::string>();
             if (s == "None" && i == 0) continue;
-            if (s == "None") e.invalid(sp.child("clusterIPs").index(i), s, "may not be set to 'None' for a secondary clusterIP");
+            if (s == "None")
+                e.invalid(sp.child("clusterIPs").index(i), s, "may not be set to 'None' for a secondary clusterIP");
             else
                 for (const auto& msg : ip_address(s)) e.invalid(sp.child("clusterIPs").index(i), s, msg);
         }
-    if (const json* ip = string_at(spec, "clusterIP", sp.child("clusterIP"), e); ip && !ip->get<std::string>().empty()) {
+    if (const json* ip = string_at(spec, "clusterIP", sp.child("clusterIP"), e);
+        ip && !ip->get<std::string>().empty()) {
         const json* list = member(spec, "clusterIPs");
         if (list && list->is_array() && !list->empty() && (*list)[0] != *ip)
             e.invalid(sp.child("clusterIPs"), *list, "element [0] must match clusterIP");
@@ -240,9 +260,11 @@ void validate_service(const json& service, Errors& e) {
     if (const json* external_ips = array_at(spec, "externalIPs", sp.child("externalIPs"), e))
         for (size_t i = 0; i < external_ips->size(); ++i) {
             const json& ip = (*external_ips)[i];
-            if (!ip.is_string()) e.type_invalid(sp.child("externalIPs").index(i), ip, "string");
+            if (!ip.is_string())
+                e.type_invalid(sp.child("externalIPs").index(i), ip, "string");
             else
-                for (const auto& msg : ip_address(ip.get<std::string>())) e.invalid(sp.child("externalIPs").index(i), ip, msg);
+                for (const auto& msg : ip_address(ip.get<std::string>()))
+                    e.invalid(sp.child("externalIPs").index(i), ip, msg);
         }
 }
 
@@ -255,7 +277,8 @@ void validate_service_update(const json& service, const json& old, Errors& e) {
         json shown = member(spec, "clusterIPs") ? *member(spec, "clusterIPs") : json(now);
         if (!before.empty() && !now.empty() && before[0] != now[0])
             e.invalid(Path("spec.clusterIPs[0]"), shown, "may not change once set");
-        if (!before.empty() && now.empty()) e.invalid(Path("spec.clusterIPs[0]"), shown, "primary clusterIP can not be unset");
+        if (!before.empty() && now.empty())
+            e.invalid(Path("spec.clusterIPs[0]"), shown, "primary clusterIP can not be unset");
     }
 }
 
@@ -275,7 +298,8 @@ void validate_namespace(const json& ns, Errors& e) {
                 e.invalid(p, s, "name is neither a standard finalizer name nor is it fully qualified");
         }
     if (const json* status = object_at(ns, "status", Path("status"), e))
-        if (const json* phase = string_at(*status, "phase", Path("status.phase"), e); phase && *phase != "Active" && *phase != "Terminating")
+        if (const json* phase = string_at(*status, "phase", Path("status.phase"), e);
+            phase && *phase != "Active" && *phase != "Terminating")
             e.not_supported(Path("status.phase"), *phase, {"Active", "Terminating"});
 }
 
@@ -287,7 +311,8 @@ void validate_config_map(const json& cm, Errors& e) {
         const json* data = member(cm, "data");
         for (const auto& [k, v] : binary->items()) {
             for (const auto& msg : config_map_key(k)) e.invalid(bp.key(k), k, msg);
-            if (data && data->is_object() && data->contains(k)) e.invalid(bp.key(k), k, "duplicate of key present in data");
+            if (data && data->is_object() && data->contains(k))
+                e.invalid(bp.key(k), k, "duplicate of key present in data");
             if (v.is_string()) total += v.get_ref<const std::string&>().size() / 4 * 3;
         }
     }
@@ -295,7 +320,9 @@ void validate_config_map(const json& cm, Errors& e) {
     if (total > max_secret_size) e.too_long(Path("[]"), max_secret_size);
 }
 
-void validate_config_map_update(const json& cm, const json& old, Errors& e) { validate_immutable_data(cm, old, e); }
+void validate_config_map_update(const json& cm, const json& old, Errors& e) {
+    validate_immutable_data(cm, old, e);
+}
 
 void validate_secret(const json& secret, Errors& e) {
     size_t total = 0;
@@ -340,11 +367,13 @@ void validate_node(const json& node, Errors& e) {
     if (const json* cidrs = array_at(spec, "podCIDRs", sp.child("podCIDRs"), e)) {
         for (size_t i = 0; i < cidrs->size(); ++i) {
             const json& c = (*cidrs)[i];
-            if (!c.is_string()) e.type_invalid(sp.child("podCIDRs").index(i), c, "string");
+            if (!c.is_string())
+                e.type_invalid(sp.child("podCIDRs").index(i), c, "string");
             else
                 for (const auto& msg : cidr(c.get<std::string>())) e.invalid(sp.child("podCIDRs").index(i), c, msg);
         }
-        if (cidrs->size() > 2) e.invalid(sp.child("podCIDRs"), *cidrs, "may specify no more than one CIDR for each IP family");
+        if (cidrs->size() > 2)
+            e.invalid(sp.child("podCIDRs"), *cidrs, "may specify no more than one CIDR for each IP family");
     }
     if (const json* c = string_at(spec, "podCIDR", sp.child("podCIDR"), e); c && !c->get<std::string>().empty())
         for (const auto& msg : cidr(c->get<std::string>())) e.invalid(sp.child("podCIDR"), *c, msg);
@@ -363,14 +392,15 @@ void validate_node(const json& node, Errors& e) {
             std::string k = key ? key->get<std::string>() : "";
             for (const auto& msg : qualified_name(k)) e.invalid(ip.child("key"), k, msg);
             if (const json* value = string_at(t, "value", ip.child("value"), e))
-                for (const auto& msg : label_value(value->get<std::string>())) e.invalid(ip.child("value"), *value, msg);
+                for (const auto& msg : label_value(value->get<std::string>()))
+                    e.invalid(ip.child("value"), *value, msg);
             const json* effect = string_at(t, "effect", ip.child("effect"), e);
             std::string ef = effect ? effect->get<std::string>() : "";
-            if (ef.empty()) e.required(ip.child("effect"));
+            if (ef.empty())
+                e.required(ip.child("effect"));
             else if (ef != "NoSchedule" && ef != "PreferNoSchedule" && ef != "NoExecute")
                 e.not_supported(ip.child("effect"), ef, {"NoExecute", "NoSchedule", "PreferNoSchedule"});
-            if (!ef.empty() && !seen.insert({k, ef}).second)
-                e.duplicate(ip, t);
+            if (!ef.empty() && !seen.insert({k, ef}).second) e.duplicate(ip, t);
         }
     }
     if (const json* status = object_at(node, "status", Path("status"), e)) {
@@ -379,8 +409,10 @@ void validate_node(const json& node, Errors& e) {
                 for (const auto& [name, q] : resources->items()) {
                     Path qp = Path("status").child(list).key(name);
                     auto v = parse_quantity(q);
-                    if (!v) e.invalid(qp, q, quantity_syntax_error);
-                    else if (*v < 0) e.invalid(qp, q.is_string() ? q : json(q.dump()), negative_error);
+                    if (!v)
+                        e.invalid(qp, q, quantity_syntax_error);
+                    else if (*v < 0)
+                        e.invalid(qp, q.is_string() ? q : json(q.dump()), negative_error);
                 }
         array_at(*status, "conditions", Path("status.conditions"), e);
         array_at(*status, "addresses", Path("status.addresses"), e);
@@ -391,7 +423,8 @@ void validate_node_update(const json& node, const json& old, Errors& e) {
     const json& spec = member(node, "spec") ? *member(node, "spec") : empty_object();
     const json& old_spec = member(old, "spec") ? *member(old, "spec") : empty_object();
     const json* before = member(old_spec, "podCIDRs");
-    if (before && before->is_array() && !before->empty() && (member(spec, "podCIDRs") ? *member(spec, "podCIDRs") : json()) != *before)
+    if (before && before->is_array() && !before->empty() &&
+        (member(spec, "podCIDRs") ? *member(spec, "podCIDRs") : json()) != *before)
         e.forbidden(Path("spec.podCIDRs"), "node updates may not change podCIDR except from \"\" to valid");
     std::string provider = string_or(old_spec, "providerID");
     if (!provider.empty() && string_or(spec, "providerID") != provider)
@@ -402,9 +435,11 @@ void validate_lease(const json& lease, Errors& e) {
     Path sp("spec");
     const json& spec = spec_of(lease, e);
     string_at(spec, "holderIdentity", sp.child("holderIdentity"), e);
-    if (const json* d = integer_at(spec, "leaseDurationSeconds", sp.child("leaseDurationSeconds"), e); d && integer_value(*d) <= 0)
+    if (const json* d = integer_at(spec, "leaseDurationSeconds", sp.child("leaseDurationSeconds"), e);
+        d && integer_value(*d) <= 0)
         e.invalid(sp.child("leaseDurationSeconds"), *d, "must be greater than 0");
-    if (const json* t = integer_at(spec, "leaseTransitions", sp.child("leaseTransitions"), e); t && integer_value(*t) < 0)
+    if (const json* t = integer_at(spec, "leaseTransitions", sp.child("leaseTransitions"), e);
+        t && integer_value(*t) < 0)
         e.invalid(sp.child("leaseTransitions"), *t, negative_error);
     for (const char* time : {"acquireTime", "renewTime"})
         if (const json* v = string_at(spec, time, sp.child(time), e)) {
@@ -425,7 +460,9 @@ void validate_endpoint_slice(const json& slice, bool creating, Errors& e) {
     const json* type = string_at(slice, "addressType", Path("addressType"), e);
     std::string address_type = type ? type->get<std::string>() : "";
     if (const json* endpoints = array_at(slice, "endpoints", Path("endpoints"), e)) {
-        if (endpoints->size() > 1000) e.list.push_back({"FieldValueTooMany", "endpoints", "Too many: " + std::to_string(endpoints->size()) + ": must have at most 1000 items"});
+        if (endpoints->size() > 1000)
+            e.list.push_back({"FieldValueTooMany", "endpoints",
+                              "Too many: " + std::to_string(endpoints->size()) + ": must have at most 1000 items"});
         for (size_t i = 0; i < endpoints->size(); ++i) {
             Path ip = Path("endpoints").index(i);
             const json& ep = (*endpoints)[i];
@@ -438,7 +475,10 @@ void validate_endpoint_slice(const json& slice, bool creating, Errors& e) {
             if (!addresses || addresses->empty()) {
                 if (!(member(ep, "addresses") && !addresses)) e.required(ap, "must contain at least 1 address");
             } else {
-                if (addresses->size() > 100) e.list.push_back({"FieldValueTooMany", ap.str(), "Too many: " + std::to_string(addresses->size()) + ": must have at most 100 items"});
+                if (addresses->size() > 100)
+                    e.list.push_back(
+                        {"FieldValueTooMany", ap.str(),
+                         "Too many: " + std::to_string(addresses->size()) + ": must have at most 100 items"});
                 for (size_t j = 0; j < addresses->size(); ++j) {
                     const json& a = (*addresses)[j];
                     if (!a.is_string()) {
@@ -447,18 +487,26 @@ void validate_endpoint_slice(const json& slice, bool creating, Errors& e) {
                     }
                     std::string s = a.get<std::string>();
                     std::vector<std::string> msgs;
-                    if (address_type == "IPv4") msgs = ipv4_address(s);
-                    else if (address_type == "IPv6") msgs = ipv6_address(s);
-                    else if (address_type == "FQDN") msgs = dns1123_subdomain(s);
+                    if (address_type == "IPv4")
+                        msgs = ipv4_address(s);
+                    else if (address_type == "IPv6")
+                        msgs = ipv6_address(s);
+                    else if (address_type == "FQDN")
+                        msgs = dns1123_subdomain(s);
                     for (const auto& msg : msgs) e.invalid(ap.index(j), s, msg);
                 }
             }
             if (const json* conditions = object_at(ep, "conditions", ip.child("conditions"), e))
-                for (const char* c : {"ready", "serving", "terminating"}) bool_at(*conditions, c, ip.child("conditions").child(c), e);
-            if (const json* host = string_at(ep, "hostname", ip.child("hostname"), e); host && !host->get<std::string>().empty())
-                for (const auto& msg : dns1123_label(host->get<std::string>())) e.invalid(ip.child("hostname"), *host, msg);
-            if (const json* node = string_at(ep, "nodeName", ip.child("nodeName"), e); node && !node->get<std::string>().empty())
-                for (const auto& msg : dns1123_subdomain(node->get<std::string>())) e.invalid(ip.child("nodeName"), *node, msg);
+                for (const char* c : {"ready", "serving", "terminating"})
+                    bool_at(*conditions, c, ip.child("conditions").child(c), e);
+            if (const json* host = string_at(ep, "hostname", ip.child("hostname"), e);
+                host && !host->get<std::string>().empty())
+                for (const auto& msg : dns1123_label(host->get<std::string>()))
+                    e.invalid(ip.child("hostname"), *host, msg);
+            if (const json* node = string_at(ep, "nodeName", ip.child("nodeName"), e);
+                node && !node->get<std::string>().empty())
+                for (const auto& msg : dns1123_subdomain(node->get<std::string>()))
+                    e.invalid(ip.child("nodeName"), *node, msg);
             object_at(ep, "targetRef", ip.child("targetRef"), e);
         }
     }
@@ -482,7 +530,8 @@ void validate_endpoint_slice(const json& slice, bool creating, Errors& e) {
         }
     }
     if (creating) {
-        if (address_type.empty() && !(member(slice, "addressType") && !type)) e.required(Path("addressType"));
+        if (address_type.empty() && !(member(slice, "addressType") && !type))
+            e.required(Path("addressType"));
         else if (type && address_type != "IPv4" && address_type != "IPv6" && address_type != "FQDN")
             e.not_supported(Path("addressType"), address_type, {"FQDN", "IPv4", "IPv6"});
     }
@@ -520,17 +569,23 @@ void validate_endpoints(const json& endpoints, Errors& e) {
                 const json* ip_value = string_at(a, "ip", ap.child("ip"), e);
                 std::string s = ip_value ? ip_value->get<std::string>() : "";
                 for (const auto& msg : ip_address(s)) e.invalid(ap.child("ip"), s, msg);
-                if (const json* host = string_at(a, "hostname", ap.child("hostname"), e); host && !host->get<std::string>().empty())
-                    for (const auto& msg : dns1123_label(host->get<std::string>())) e.invalid(ap.child("hostname"), *host, msg);
-                if (const json* node = string_at(a, "nodeName", ap.child("nodeName"), e); node && !node->get<std::string>().empty())
-                    for (const auto& msg : dns1123_subdomain(node->get<std::string>())) e.invalid(ap.child("nodeName"), *node, msg);
+                if (const json* host = string_at(a, "hostname", ap.child("hostname"), e);
+                    host && !host->get<std::string>().empty())
+                    for (const auto& msg : dns1123_label(host->get<std::string>()))
+                        e.invalid(ap.child("hostname"), *host, msg);
+                if (const json* node = string_at(a, "nodeName", ap.child("nodeName"), e);
+                    node && !node->get<std::string>().empty())
+                    for (const auto& msg : dns1123_subdomain(node->get<std::string>()))
+                        e.invalid(ap.child("nodeName"), *node, msg);
             }
         }
         if (const json* ports = array_at(ss, "ports", ip.child("ports"), e))
             for (size_t j = 0; j < ports->size(); ++j) {
                 const json& port = (*ports)[j];
-                if (!port.is_object()) e.type_invalid(ip.child("ports").index(j), port, "object");
-                else validate_endpoint_port(port, ports->size() > 1, ip.child("ports").index(j), e);
+                if (!port.is_object())
+                    e.type_invalid(ip.child("ports").index(j), port, "object");
+                else
+                    validate_endpoint_port(port, ports->size() > 1, ip.child("ports").index(j), e);
             }
     }
 }
@@ -538,25 +593,27 @@ void validate_endpoints(const json& endpoints, Errors& e) {
 void validate_event(const json& event, Errors& e) {
     Path p("involvedObject");
     const json* involved = object_at(event, "involvedObject", p, e);
-    static const std::set<std::string> cluster_scoped = {"Node", "Namespace", "PersistentVolume", "StorageClass",
-                                                         "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"};
+    static const std::set<std::string> cluster_scoped = {
+        "Node",        "Namespace",          "PersistentVolume",        "StorageClass",
+        "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"};
     std::string ns = string_or(member(event, "metadata") ? *member(event, "metadata") : empty_object(), "namespace");
+    std::string involved_ns;
     if (involved) {
         for (const char* key : {"kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"})
             string_at(*involved, key, p.child(key), e);
-        std::string kind = string_or(*involved, "kind"), involved_ns = string_or(*involved, "namespace");
+        std::string kind = string_or(*involved, "kind");
+        involved_ns = string_or(*involved, "namespace");
         // Only core/v1 kinds are known to be namespaced or not.
         if (string_or(*involved, "apiVersion") == "v1" && !kind.empty()) {
             bool namespaced = !cluster_scoped.count(kind);
             if (namespaced && involved_ns.empty()) e.required(p.child("namespace"), "required for kind " + kind);
-            if (!namespaced && !involved_ns.empty()) e.invalid(p.child("namespace"), involved_ns, "not allowed for kind " + kind);
-        }
-        // An event without eventTime lives in its object's namespace ("default" for cluster-scoped objects).
-        if (!member(event, "eventTime")) {
-            if (involved_ns.empty() ? (!ns.empty() && ns != "default") : involved_ns != ns)
-                e.invalid(p.child("namespace"), involved_ns, "does not match event.namespace");
+            if (!namespaced && !involved_ns.empty())
+                e.invalid(p.child("namespace"), involved_ns, "not allowed for kind " + kind);
         }
     }
+    // An event without eventTime lives in its object's namespace ("default" for cluster-scoped objects).
+    if (!member(event, "eventTime") && (involved_ns.empty() ? (!ns.empty() && ns != "default") : involved_ns != ns))
+        e.invalid(p.child("namespace"), involved_ns, "does not match event.namespace");
     for (const char* key : {"reason", "message", "type", "firstTimestamp", "lastTimestamp", "reportingComponent"})
         string_at(event, key, Path(key), e);
     if (const json* count = integer_at(event, "count", Path("count"), e); count && integer_value(*count) < 0)

@@ -18,8 +18,10 @@ void validate_enum(const json& object, std::string_view key, const Path& p, cons
     const json* v = string_at(object, key, p, e);
     if (!v && member(object, key)) return;  // wrong type, reported
     std::string s = v ? v->get<std::string>() : "";
-    if (s.empty()) e.required(p);
-    else if (std::find(supported.begin(), supported.end(), s) == supported.end()) e.not_supported(p, s, supported);
+    if (s.empty())
+        e.required(p);
+    else if (std::find(supported.begin(), supported.end(), s) == supported.end())
+        e.not_supported(p, s, supported);
 }
 
 void validate_string_list(const json& object, std::string_view key, const Path& p, Errors& e) {
@@ -51,7 +53,8 @@ std::set<std::string> validate_volumes(const json& spec, const Path& p, Errors& 
         for (const auto& [key, value] : v.items())
             if (key != "name" && !value.is_null()) sources.push_back(key);
         if (sources.empty()) e.required(ip, "must specify a volume type");
-        for (size_t s = 1; s < sources.size(); ++s) e.forbidden(ip.child(sources[s]), "may not specify more than 1 volume type");
+        for (size_t s = 1; s < sources.size(); ++s)
+            e.forbidden(ip.child(sources[s]), "may not specify more than 1 volume type");
     }
     return names;
 }
@@ -67,7 +70,9 @@ bool overcommit_allowed(const std::string& name) {
     return native && name.rfind("hugepages-", 0) != 0;
 }
 
-std::string quantity_text(const json& q) { return q.is_string() ? q.get<std::string>() : q.dump(); }
+std::string quantity_text(const json& q) {
+    return q.is_string() ? q.get<std::string>() : q.dump();
+}
 
 void validate_resources(const json& container, const Path& p, Errors& e) {
     const json* resources = object_at(container, "resources", p, e);
@@ -97,7 +102,8 @@ void validate_resources(const json& container, const Path& p, Errors& e) {
                 if (*value != limit && !overcommit_allowed(name))
                     e.invalid(lp, quantity_text(q), "must be equal to " + name + " limit of " + limit_texts[name]);
                 else if (*value > limit)
-                    e.invalid(lp, quantity_text(q), "must be less than or equal to " + name + " limit of " + limit_texts[name]);
+                    e.invalid(lp, quantity_text(q),
+                              "must be less than or equal to " + name + " limit of " + limit_texts[name]);
             }
         }
     };
@@ -116,7 +122,8 @@ void validate_container_ports(const json& c, const Path& p, Errors& e) {
             e.type_invalid(ip, port, "object");
             continue;
         }
-        if (const json* name = string_at(port, "name", ip.child("name"), e); name && !name->get<std::string>().empty()) {
+        if (const json* name = string_at(port, "name", ip.child("name"), e);
+            name && !name->get<std::string>().empty()) {
             auto msgs = port_name(name->get<std::string>());
             for (const auto& msg : msgs) e.invalid(ip.child("name"), *name, msg);
             if (msgs.empty() && !names.insert(name->get<std::string>()).second) e.duplicate(ip.child("name"), *name);
@@ -125,13 +132,16 @@ void validate_container_ports(const json& c, const Path& p, Errors& e) {
         if (!container_port && !member(port, "containerPort")) {
             e.required(ip.child("containerPort"));
         } else if (container_port) {
-            if (integer_value(*container_port) == 0) e.required(ip.child("containerPort"));
+            if (integer_value(*container_port) == 0)
+                e.required(ip.child("containerPort"));
             else
                 for (const auto& msg : port_number(integer_value(*container_port)))
                     e.invalid(ip.child("containerPort"), *container_port, msg);
         }
-        if (const json* host_port = integer_at(port, "hostPort", ip.child("hostPort"), e); host_port && integer_value(*host_port) != 0)
-            for (const auto& msg : port_number(integer_value(*host_port))) e.invalid(ip.child("hostPort"), *host_port, msg);
+        if (const json* host_port = integer_at(port, "hostPort", ip.child("hostPort"), e);
+            host_port && integer_value(*host_port) != 0)
+            for (const auto& msg : port_number(integer_value(*host_port)))
+                e.invalid(ip.child("hostPort"), *host_port, msg);
         string_at(port, "hostIP", ip.child("hostIP"), e);
         validate_enum(port, "protocol", ip.child("protocol"), port_protocols, e);
     }
@@ -154,7 +164,9 @@ void validate_env(const json& c, const Path& p, Errors& e) {
         if (n.empty()) {
             e.invalid(ip.child("name"), n, "environment variable name must be non-empty");
         } else if (std::any_of(n.begin(), n.end(), [](char ch) { return ch < 0x20 || ch > 0x7e || ch == '='; })) {
-            e.invalid(ip.child("name"), n, "a valid environment variable name must consist only of printable ASCII characters other than '='");
+            e.invalid(
+                ip.child("name"), n,
+                "a valid environment variable name must consist only of printable ASCII characters other than '='");
         }
         string_at(var, "value", ip.child("value"), e);
         object_at(var, "valueFrom", ip.child("valueFrom"), e);
@@ -200,9 +212,12 @@ void validate_container(const json& c, const Path& p, const std::set<std::string
         for (const auto& msg : dns1123_label(n)) e.invalid(p.child("name"), n, msg);
     }
     const json* image = string_at(c, "image", p.child("image"), e);
-    if (!image && !member(c, "image")) e.required(p.child("image"));
-    else if (image && image->get<std::string>().empty()) e.required(p.child("image"));
-    validate_enum(c, "terminationMessagePolicy", p.child("terminationMessagePolicy"), {"File", "FallbackToLogsOnError"}, e);
+    if (!image && !member(c, "image"))
+        e.required(p.child("image"));
+    else if (image && image->get<std::string>().empty())
+        e.required(p.child("image"));
+    validate_enum(c, "terminationMessagePolicy", p.child("terminationMessagePolicy"), {"File", "FallbackToLogsOnError"},
+                  e);
     string_at(c, "terminationMessagePath", p.child("terminationMessagePath"), e);
     validate_string_list(c, "command", p.child("command"), e);
     validate_string_list(c, "args", p.child("args"), e);
@@ -255,12 +270,14 @@ void validate_tolerations(const json& spec, const Path& p, Errors& e) {
         std::string o = op ? op->get<std::string>() : "";
         if (o == "Exists") {
             if (!string_or(t, "value").empty())
-                e.invalid(ip.child("operator"), string_or(t, "value"), "value must be empty when `operator` is 'Exists'");
+                e.invalid(ip.child("operator"), string_or(t, "value"),
+                          "value must be empty when `operator` is 'Exists'");
         } else if (o != "" && o != "Equal") {
             e.not_supported(ip.child("operator"), o, {"Equal", "Exists"});
         }
         if (key && key->get<std::string>().empty() && o != "Exists")
-            e.invalid(ip.child("operator"), o, "operator must be Exists when `key` is empty, which means \"match all values and all keys\"");
+            e.invalid(ip.child("operator"), o,
+                      "operator must be Exists when `key` is empty, which means \"match all values and all keys\"");
         string_at(t, "value", ip.child("value"), e);
         integer_at(t, "tolerationSeconds", ip.child("tolerationSeconds"), e);
         const json* effect = string_at(t, "effect", ip.child("effect"), e);
@@ -283,8 +300,11 @@ void validate_template(const json& spec, const json* selector, const Path& p, Er
     if (!meta) meta = &empty;
     const json* labels = member(*meta, "labels");
     // A missing selector selects nothing, so it matches no template either (Kubernetes reports both).
-    bool matches = selector ? (selector_is_empty(*selector) || selector_matches(*selector, labels ? *labels : empty)) : false;
-    if (!matches) e.invalid(p.child("metadata").child("labels"), labels ? *labels : json(), "`selector` does not match template `labels`");
+    bool matches =
+        selector ? (selector_is_empty(*selector) || selector_matches(*selector, labels ? *labels : empty)) : false;
+    if (!matches)
+        e.invalid(p.child("metadata").child("labels"), labels ? *labels : json(),
+                  "`selector` does not match template `labels`");
     validate_labels(*meta, "labels", p.child("metadata").child("labels"), e);
     string_map_at(*meta, "annotations", p.child("metadata").child("annotations"), e);
     const json* pod_spec = object_at(*tmpl, "spec", p.child("spec"), e);
@@ -296,7 +316,8 @@ void validate_template(const json& spec, const json* selector, const Path& p, Er
     if (const json* rp = member(*pod_spec, "restartPolicy"); rp && rp->is_string() && *rp != "Always")
         e.not_supported(p.child("spec").child("restartPolicy"), *rp, {"Always"});
     if (member(*pod_spec, "activeDeadlineSeconds"))
-        e.forbidden(p.child("spec").child("activeDeadlineSeconds"), "activeDeadlineSeconds in ReplicaSet is not Supported");
+        e.forbidden(p.child("spec").child("activeDeadlineSeconds"),
+                    "activeDeadlineSeconds in ReplicaSet is not Supported");
 }
 
 const json* validate_workload_selector(const json& spec, const Path& p, Errors& e) {
@@ -317,9 +338,10 @@ void validate_int_or_percent(const json& value, const Path& p, Errors& e) {
         bool ok = s.size() >= 2 && s.back() == '%' &&
                   std::all_of(s.begin(), s.end() - 1, [](char c) { return c >= '0' && c <= '9'; });
         if (!ok)
-            e.invalid(p, value,
-                      "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', "
-                      "regex used for validation is '[0-9]+%')");
+            e.invalid(
+                p, value,
+                "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', "
+                "regex used for validation is '[0-9]+%')");
     } else if (is_integer(value)) {
         if (integer_value(value) < 0) e.invalid(p, value, negative_error);
     } else {
@@ -333,7 +355,8 @@ int64_t int_or_percent_value(const json* value) {
     if (!value->is_string()) return 0;
     std::string s = value->get<std::string>();
     if (!s.empty() && s.back() == '%') s.pop_back();
-    if (s.empty() || s.size() > 9 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) return 0;
+    if (s.empty() || s.size() > 9 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return 0;
     return std::stoll(s);
 }
 
@@ -357,7 +380,8 @@ void validate_strategy(const json& spec, const Path& p, Errors& e) {
         if (max_unavailable) validate_int_or_percent(*max_unavailable, rp.child("maxUnavailable"), e);
         if (max_surge) validate_int_or_percent(*max_surge, rp.child("maxSurge"), e);
         if (int_or_percent_value(max_unavailable) == 0 && int_or_percent_value(max_surge) == 0)
-            e.invalid(rp.child("maxUnavailable"), max_unavailable ? *max_unavailable : json(), "may not be 0 when `maxSurge` is 0");
+            e.invalid(rp.child("maxUnavailable"), max_unavailable ? *max_unavailable : json(),
+                      "may not be 0 when `maxSurge` is 0");
         if (max_unavailable && max_unavailable->is_string() && int_or_percent_value(max_unavailable) > 100)
             e.invalid(rp.child("maxUnavailable"), *max_unavailable, "must not be greater than 100%");
     } else {
@@ -377,7 +401,8 @@ void spec_diff(const json& before, const json& after, const std::string& at, std
         for (const auto& [k, v] : before.items()) keys.insert(k);
         for (const auto& [k, v] : after.items()) keys.insert(k);
         for (const auto& k : keys)
-            spec_diff(before.contains(k) ? before[k] : json(), after.contains(k) ? after[k] : json(), name(k, false), out);
+            spec_diff(before.contains(k) ? before[k] : json(), after.contains(k) ? after[k] : json(), name(k, false),
+                      out);
         return;
     }
     if (before.is_array() && after.is_array() && before.size() == after.size()) {
@@ -402,7 +427,8 @@ void validate_pod_spec(const json& spec, const Path& p, Errors& e) {
     validate_containers(spec, "containers", p.child("containers"), volumes, names, true, e);
     validate_containers(spec, "initContainers", p.child("initContainers"), volumes, names, false, e);
     validate_enum(spec, "restartPolicy", p.child("restartPolicy"), {"Always", "OnFailure", "Never"}, e);
-    validate_enum(spec, "dnsPolicy", p.child("dnsPolicy"), {"ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"}, e);
+    validate_enum(spec, "dnsPolicy", p.child("dnsPolicy"),
+                  {"ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"}, e);
     if (string_or(spec, "dnsPolicy") == "None" && !member(spec, "dnsConfig"))
         e.required(p.child("dnsConfig"), "must provide `dnsConfig` when `dnsPolicy` is None");
     validate_labels(spec, "nodeSelector", p.child("nodeSelector"), e);
@@ -410,20 +436,26 @@ void validate_pod_spec(const json& spec, const Path& p, Errors& e) {
         bool_at(spec, flag, p.child(flag), e);
     object_at(spec, "securityContext", p.child("securityContext"), e);
     object_at(spec, "affinity", p.child("affinity"), e);
-    if (const json* sa = string_at(spec, "serviceAccountName", p.child("serviceAccountName"), e); sa && !sa->get<std::string>().empty())
-        for (const auto& msg : dns1123_subdomain(sa->get<std::string>())) e.invalid(p.child("serviceAccountName"), *sa, msg);
-    if (const json* node = string_at(spec, "nodeName", p.child("nodeName"), e); node && !node->get<std::string>().empty())
+    if (const json* sa = string_at(spec, "serviceAccountName", p.child("serviceAccountName"), e);
+        sa && !sa->get<std::string>().empty())
+        for (const auto& msg : dns1123_subdomain(sa->get<std::string>()))
+            e.invalid(p.child("serviceAccountName"), *sa, msg);
+    if (const json* node = string_at(spec, "nodeName", p.child("nodeName"), e);
+        node && !node->get<std::string>().empty())
         for (const auto& msg : dns1123_subdomain(node->get<std::string>())) e.invalid(p.child("nodeName"), *node, msg);
     if (const json* ads = integer_at(spec, "activeDeadlineSeconds", p.child("activeDeadlineSeconds"), e)) {
         int64_t v = integer_value(*ads);
-        if (v < 1 || v > 2147483647) e.invalid(p.child("activeDeadlineSeconds"), *ads, "must be between 1 and 2147483647, inclusive");
+        if (v < 1 || v > 2147483647)
+            e.invalid(p.child("activeDeadlineSeconds"), *ads, "must be between 1 and 2147483647, inclusive");
     }
     for (const char* dns_label : {"hostname", "subdomain"})
         if (const json* v = string_at(spec, dns_label, p.child(dns_label), e); v && !v->get<std::string>().empty())
             for (const auto& msg : dns1123_label(v->get<std::string>())) e.invalid(p.child(dns_label), *v, msg);
     validate_tolerations(spec, p.child("tolerations"), e);
-    if (const json* pc = string_at(spec, "priorityClassName", p.child("priorityClassName"), e); pc && !pc->get<std::string>().empty())
-        for (const auto& msg : dns1123_subdomain(pc->get<std::string>())) e.invalid(p.child("priorityClassName"), *pc, msg);
+    if (const json* pc = string_at(spec, "priorityClassName", p.child("priorityClassName"), e);
+        pc && !pc->get<std::string>().empty())
+        for (const auto& msg : dns1123_subdomain(pc->get<std::string>()))
+            e.invalid(p.child("priorityClassName"), *pc, msg);
     integer_at(spec, "terminationGracePeriodSeconds", p.child("terminationGracePeriodSeconds"), e);
     integer_at(spec, "priority", p.child("priority"), e);
     string_at(spec, "schedulerName", p.child("schedulerName"), e);
@@ -457,7 +489,8 @@ void validate_pod_update(const json& pod, const json& old, Errors& e) {
             std::string image = string_or((*now)[i], "image");
             size_t first = image.find_first_not_of(" \t\n\r\f\v");
             if (!image.empty() && (first != 0 || image.find_last_not_of(" \t\n\r\f\v") != image.size() - 1))
-                e.invalid(sp.child(list).index(i).child("image"), image, "must not have leading or trailing whitespace");
+                e.invalid(sp.child(list).index(i).child("image"), image,
+                          "must not have leading or trailing whitespace");
         }
     }
     // activeDeadlineSeconds: may be set, or lowered, never raised or removed.
@@ -482,7 +515,9 @@ void validate_pod_update(const json& pod, const json& old, Errors& e) {
             bool kept = new_tols && new_tols->is_array() &&
                         std::any_of(new_tols->begin(), new_tols->end(),
                                     [&](const json& t) { return same_toleration_but_seconds(t, (*old_tols)[i]); });
-            if (!kept) e.forbidden(sp.child("tolerations").index(i), "existing toleration can not be modified except its tolerationSeconds");
+            if (!kept)
+                e.forbidden(sp.child("tolerations").index(i),
+                            "existing toleration can not be modified except its tolerationSeconds");
         }
     if (*new_spec == *old_spec) return;
     // Everything else must be as before: blank out what may change and compare.
@@ -492,8 +527,10 @@ void validate_pod_update(const json& pod, const json& old, Errors& e) {
             for (size_t i = 0; i < munged[list].size(); ++i)
                 if (munged[list][i].is_object()) {
                     const json& before = (*old_spec)[list][i];
-                    if (before.is_object() && before.contains("image")) munged[list][i]["image"] = before["image"];
-                    else munged[list][i].erase("image");
+                    if (before.is_object() && before.contains("image"))
+                        munged[list][i]["image"] = before["image"];
+                    else
+                        munged[list][i].erase("image");
                 }
     for (const char* kept : {"activeDeadlineSeconds", "tolerations", "schedulingGates"}) {
         munged.erase(kept);
@@ -513,11 +550,12 @@ void validate_pod_update(const json& pod, const json& old, Errors& e) {
     std::string text = "  core.PodSpec{\n";
     for (const auto& line : diff) text += line + "\n";
     text += "  }\n";
-    e.forbidden(sp,
-                "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,"
-                "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),"
-                "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)\n" +
-                    text);
+    e.forbidden(
+        sp,
+        "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,"
+        "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),"
+        "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)\n" +
+            text);
 }
 
 void validate_deployment(const json& d, Errors& e) {

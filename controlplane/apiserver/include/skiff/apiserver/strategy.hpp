@@ -20,8 +20,9 @@ struct FieldError {
     // "FieldValueDuplicate", "FieldValueTooLong", "FieldValueForbidden", "FieldValueNotFound",
     // "FieldValueTypeInvalid".
     std::string type;
-    std::string field;    // "spec.template.spec.containers[0].image"
-    std::string message;  // without the field: "Required value", "Invalid value: -1: must be greater than or equal to 0"
+    std::string field;  // "spec.template.spec.containers[0].image"
+    std::string
+        message;  // without the field: "Required value", "Invalid value: -1: must be greater than or equal to 0"
 
     bool operator==(const FieldError&) const = default;
 };
