@@ -168,7 +168,7 @@ api POST /api/v1/namespaces/default/services "{\"metadata\":{\"name\":\"b\"},\"s
 assert_eq "the deleted namespace's service IP is free again" "201 $SCRATCH_IP" "$RC $(jq -r .spec.clusterIP <<<"$OUT")"
 api POST /api/v1/namespaces/default/services '{"metadata":{"name":"c"},"spec":{"clusterIP":"192.168.1.1","ports":[{"port":80}]}}'
 assert_eq "a cluster IP out of range: 422" 422 "$RC"
-api POST /api/v1/namespaces/default/services '{"metadata":{"name":"np"},"spec":{"type":"NodePort","ports":[{"port":80},{"port":81,"nodePort":30081}]}}'
+api POST /api/v1/namespaces/default/services '{"metadata":{"name":"np"},"spec":{"type":"NodePort","ports":[{"name":"a","port":80},{"name":"b","port":81,"nodePort":30081}]}}'
 assert_eq "NodePort service" "201 30081" "$RC $(jq -r '.spec.ports[1].nodePort' <<<"$OUT")"
 assert_match "a node port chosen from 30000-32767" '^3[0-2][0-9]{3}$' "$(jq -r '.spec.ports[0].nodePort' <<<"$OUT")"
 api POST /api/v1/namespaces/default/services '{"metadata":{"name":"np2"},"spec":{"type":"NodePort","ports":[{"port":80,"nodePort":30081}]}}'

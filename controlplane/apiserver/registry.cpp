@@ -5,6 +5,7 @@
 #include "registry_internal.hpp"
 #include "service_addresses.hpp"
 #include "skiff/apiserver/protobuf.hpp"
+#include "skiff/apiserver/strategy.hpp"
 #include "skiff/apiserver/tables.hpp"
 
 #include <sys/random.h>
@@ -152,10 +153,6 @@ bool check_type(const json& obj, const ResourcePath& path, Response& error) {
         return false;
     }
     return true;
-}
-
-std::string name_error(const ResourceInfo& info, const std::string& name) {
-    return info.resource == "namespaces" ? dns1123_label_error(name) : dns1123_subdomain_error(name);
 }
 
 // What an update or patch may not change, taken from the stored object: the identity (name, uid,
@@ -308,10 +305,6 @@ Response Registry::create(const Request& req, const ResourcePath& path) {
     std::string name = meta.value("name", "");
     if (name.empty() && meta.contains("generateName") && meta["generateName"].is_string())
         name = meta["generateName"].get<std::string>() + generated_suffix();
-    if (auto why = name_error(info, name); !why.empty())
-        return failure(422, "Invalid", info.kind + " \"" + name + "\" is invalid: metadata.name: Invalid value: \"" +
-                                           name + "\": " + why,
-                       path, name, json::array({{{"reason", "FieldValueInvalid"}, {"message", why}, {"field", "metadata.name"}}}));
     if (info.namespaced) {
         std::string body_ns = meta.value("namespace", "");
         if (!body_ns.empty() && body_ns != path.ns)
@@ -340,6 +333,8 @@ Response Registry::create(const Request& req, const ResourcePath& path) {
     obj["apiVersion"] = info.group_version();
     // A status is the controllers' to write (through the status subresource); nodes bring their own.
     if (has_status_subresource(info) && info.resource != "nodes" && info.resource != "namespaces") obj.erase("status");
+    apply_defaults(info, obj);
+    if (auto errors = validate_create(info, obj); !errors.empty()) return invalid_response(info, name, errors);
     if (dry_run(req)) return object_response(201, obj);
     std::vector<std::string> allocated;
     if (info.resource == "services") {
@@ -512,6 +507,8 @@ Response Registry::commit_update(const Request& req, const ResourcePath& path, c
         if (old.contains("status")) updated["status"] = old["status"];
         else updated.erase("status");
     }
+    prepare_for_update(info, updated, old);
+    apply_defaults(info, updated);
     carry_over(updated, old, info);
     const json& old_meta = old["metadata"];
     json& meta = updated["metadata"];
@@ -533,6 +530,7 @@ Response Registry::commit_update(const Request& req, const ResourcePath& path, c
                                              {"message", "no new finalizers can be added if the object is being deleted"},
                                              {"field", "metadata.finalizers"}}}));
     }
+    if (auto errors = validate_update(info, updated, old); !errors.empty()) return invalid_response(info, path.name, errors);
     if (dry_run(req)) return object_response(200, updated);
     std::string key = key_of(info, path.ns, path.name);
     // The last finalizer gone from an object being deleted: the update is its deletion.
