@@ -30,3 +30,31 @@ api() { # api METHOD PATH [BODY [CONTENT-TYPE]]: OUT = body, RC = HTTP status
     RC=$(curl "${args[@]}")
     OUT=$(<"$TMP/api.out")
 }
+
+# HTTPS: start_https_server [EXTRA ARGS...] serves on 127.0.0.1:${HTTPS_PORT:-0} with the data dir's PKI;
+# sets HTTPS_URL and HTTPS_PORT (keep HTTPS_PORT to restart on the same port).
+start_https_server() {
+    : >"$TMP/server.err"
+    "$SKIFF" server --listen "127.0.0.1:${HTTPS_PORT:-0}" --data-dir "$DATA" "$@" 2>"$TMP/server.err" &
+    SERVER_PID=$!
+    wait_until 20 grep -q 'serving the Kubernetes API on https:' "$TMP/server.err" ||
+        die "HTTPS server did not start: $(cat "$TMP/server.err")"
+    HTTPS_URL=$(sed -n 's/.*serving the Kubernetes API on \(https:[^ ]*\).*/\1/p' "$TMP/server.err")
+    HTTPS_PORT=${HTTPS_URL##*:}
+}
+
+# sapi CREDENTIAL METHOD PATH [BODY [CONTENT-TYPE]]: curl over HTTPS, verifying the server against the data
+# dir's CA. CREDENTIAL: "admin" (the admin client certificate), "none", or a bearer token. OUT, RC as api.
+sapi() {
+    local cred=$1 body=${4-} type=${5:-application/json}
+    local args=(-s -o "$TMP/api.out" -w '%{http_code}' --cacert "$DATA/pki/ca.crt" -X "$2" "$HTTPS_URL$3")
+    case $cred in
+    admin) args+=(--cert "$DATA/pki/admin.crt" --key "$DATA/pki/admin.key") ;;
+    none) ;;
+    *) args+=(-H "Authorization: Bearer $cred") ;;
+    esac
+    [[ -n $body ]] && args+=(-H "Content-Type: $type" --data-binary "$body")
+    : >"$TMP/api.out"
+    RC=$(curl "${args[@]}") || true
+    OUT=$(<"$TMP/api.out")
+}

@@ -4,31 +4,8 @@
 # values of the wrong JSON type are 422 causes, not crashes.
 source "$(dirname "$0")/lib.sh"
 
-SKIFF=$SKIFF_BUILD/bin/skiff
-command -v kubectl >/dev/null || die "kubectl not found (tools/setup installs it)"
-SERVER_PID=
-on_cleanup '[[ -n $SERVER_PID ]] && kill -KILL "$SERVER_PID"'
-: >"$TMP/server.err"
-"$SKIFF" server --insecure-listen 127.0.0.1:0 --data-dir "$TMP/data" 2>"$TMP/server.err" &
-SERVER_PID=$!
-wait_until 10 grep -q 'serving the Kubernetes API on' "$TMP/server.err" || die "server did not start: $(cat "$TMP/server.err")"
-URL=$(sed -n 's/.*serving the Kubernetes API on \(http:[^ ]*\).*/\1/p' "$TMP/server.err")
-export KUBECONFIG=/dev/null
-k() { timeout 30 kubectl --server "$URL" --cache-dir "$TMP/cache" "$@"; }
-# kubectl's generators (create service/namespace/secret) send protobuf, which the server does not read
-# yet: render them client-side and create the JSON.
-k_generate() {
-    capture k "$@" --dry-run=client -o json
-    printf '%s' "$OUT" >"$TMP/generated.json"
-    capture k create -f "$TMP/generated.json"
-}
-api() { # api METHOD PATH [BODY [CONTENT-TYPE]]: OUT = body, RC = HTTP status
-    local body=${3-} type=${4:-application/json}
-    local args=(-s -o "$TMP/api.out" -w '%{http_code}' -X "$1" "$URL$2")
-    [[ -n $body ]] && args+=(-H "Content-Type: $type" --data-binary "$body")
-    RC=$(curl "${args[@]}")
-    OUT=$(<"$TMP/api.out")
-}
+source "$(dirname "$0")/apiserver_lib.sh"
+start_server
 
 deployment_yaml() { # NAME REPLICAS SELECTOR-APP
     cat <<YAML
@@ -119,18 +96,18 @@ YAML
     assert_eq "pod status: Pending, Guaranteed (requests from limits)" "Pending Guaranteed 100m" \
         "$(jq -r '"\(.status.phase) \(.status.qosClass) \(.spec.containers[0].resources.requests.cpu)"' <<<"$OUT")"
 
-    k_generate create service nodeport web --tcp=80:8080
+    capture k create service nodeport web --tcp=80:8080
     assert_rc "create a NodePort service" 0
     capture k get svc web -o json
     assert_eq "service defaults" "None Cluster Cluster SingleStack IPv4 TCP 8080" \
         "$(jq -r '.spec | "\(.sessionAffinity) \(.externalTrafficPolicy) \(.internalTrafficPolicy) \(.ipFamilyPolicy) \(.ipFamilies[0]) \(.ports[0].protocol) \(.ports[0].targetPort)"' <<<"$OUT")"
 
-    k_generate create namespace checked
+    capture k create namespace checked
     capture k get ns checked -o json
     assert_eq "namespace defaults" "kubernetes Active checked" \
         "$(jq -r '"\(.spec.finalizers[0]) \(.status.phase) \(.metadata.labels["kubernetes.io/metadata.name"])"' <<<"$OUT")"
 
-    k_generate create secret generic creds --from-literal=user=admin
+    capture k create secret generic creds --from-literal=user=admin
     capture k get secret creds -o json
     assert_eq "secret type defaults to Opaque" "Opaque YWRtaW4=" "$(jq -r '"\(.type) \(.data.user)"' <<<"$OUT")"
 }
@@ -179,6 +156,4 @@ check_updates() {
 check_invalid_deployments
 check_defaults
 check_updates
-kill -TERM "$SERVER_PID"
-wait "$SERVER_PID" || fail "server exit status $?"
-SERVER_PID=
+stop_server

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "skiff/apiserver/authentication.hpp"
+#include "skiff/apiserver/authorization.hpp"
 #include "skiff/apiserver/discovery.hpp"
 
 namespace skiff::apiserver {
@@ -86,13 +88,30 @@ std::optional<ResourcePath> parse_resource_path(const std::vector<std::string>& 
     return out;
 }
 
-Handler make_api_handler(Registry* registry) {
-    return [registry](const Request& req) -> Response {
+Handler make_api_handler(Registry* registry, const Authenticator* authenticator) {
+    return [registry, authenticator](const Request& req) -> Response {
         auto p = split_path_parts(req.path);
+        std::optional<ResourcePath> path;
+        if (registry) path = parse_resource_path(p);
+        if (authenticator) {
+            auto user = authenticator->authenticate(req);
+            bool reading = req.method == "GET" || req.method == "HEAD";
+            if (!user && !(reading && is_public_path(req.path)))
+                return status_response(401, "Unauthorized", "Unauthorized");
+            if (user) {
+                Attributes attributes = attributes_of(req, path ? &*path : nullptr, *user);
+                auto pod_node = [registry](const std::string& ns, const std::string& name) -> Result<std::string> {
+                    if (!registry) return Error(store::errc::not_found, "no registry");
+                    return registry->bound_node(ns, name);
+                };
+                if (auto decision = authorize(attributes, pod_node); !decision.allowed)
+                    return forbidden(attributes, decision.reason);
+            }
+        }
         if (p.size() == 1 && (p[0] == "healthz" || p[0] == "livez" || p[0] == "readyz"))
             return Response{200, "text/plain; charset=utf-8", "ok", {}};
         if (registry) {
-            if (auto path = parse_resource_path(p)) {
+            if (path) {
                 if (path->info->namespaced && path->ns.empty() && req.method != "GET")
                     return status_response(405, "MethodNotAllowed",
                                            req.method + " of " + path->info->resource + " needs a namespace in the path");

@@ -1,4 +1,5 @@
-// The HTTP/1.1 server under the API: Beast sessions on an Asio thread pool, one strand per connection.
+// The HTTP/1.1 server under the API: Beast sessions, plain or over TLS, on an Asio thread pool, one strand
+// per connection.
 #include "skiff/apiserver/http_server.hpp"
 
 #include <boost/asio/dispatch.hpp>
@@ -7,14 +8,19 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <nlohmann/json.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <array>
 #include <atomic>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace skiff::apiserver {
@@ -22,6 +28,7 @@ namespace skiff::apiserver {
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace asio = boost::asio;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 std::string Request::header(const std::string& lower_name) const {
@@ -96,22 +103,74 @@ bool parse_target(const std::string& target, Request& req) {
     return true;
 }
 
-class Session : public std::enable_shared_from_this<Session> {
+// The subject's CN and O entries of a client certificate.
+ClientCertificate subject_of(X509* cert) {
+    ClientCertificate out;
+    X509_NAME* name = X509_get_subject_name(cert);
+    auto text_of = [](X509_NAME_ENTRY* entry) {
+        unsigned char* utf8 = nullptr;
+        int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(entry));
+        std::string s = n > 0 ? std::string(reinterpret_cast<char*>(utf8), static_cast<size_t>(n)) : std::string();
+        OPENSSL_free(utf8);
+        return s;
+    };
+    for (int i = -1; (i = X509_NAME_get_index_by_NID(name, NID_commonName, i)) >= 0;)
+        out.common_name = text_of(X509_NAME_get_entry(name, i));  // the last CN, as Go's x509 takes it
+    for (int i = -1; (i = X509_NAME_get_index_by_NID(name, NID_organizationName, i)) >= 0;)
+        out.organizations.push_back(text_of(X509_NAME_get_entry(name, i)));
+    return out;
+}
+
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One connection. Stream is PlainStream or TlsStream; the two differ only in the handshake (and what it
+// tells about the client), everything else goes through the same Beast calls.
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+    static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
 public:
-    Session(tcp::socket socket, const Handler& handler, const HttpServerOptions& options, asio::thread_pool& workers)
-        : stream_(std::move(socket)), timer_(stream_.get_executor()), handler_(handler), options_(options),
-          workers_(workers) {}
+    // stream_args: the TLS stream's ssl::context, nothing for plain HTTP.
+    template <class... StreamArgs>
+    Session(tcp::socket socket, const Handler& handler, const HttpServerOptions& options, asio::thread_pool& workers,
+            StreamArgs&... stream_args)
+        : stream_(std::move(socket), stream_args...), timer_(stream_.get_executor()), handler_(handler),
+          options_(options), workers_(workers) {}
 
     void start() {
-        asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+        asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+            if constexpr (kTls)
+                self->handshake();
+            else
+                self->read();
+        });
     }
 
 private:
+    using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
+
+    // The TCP layer under the stream: its deadlines and the socket.
+    beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream_); }
+
+    // A client that connects and then stalls (no ClientHello, or half a handshake) is dropped at the same
+    // deadline as a request; meanwhile it holds nothing but its socket.
+    void handshake() {
+        tcp().expires_after(options_.request_timeout);
+        stream_.async_handshake(ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+            if (ec) return self->close();
+            SSL* ssl = self->stream_.native_handle();
+            if (X509* peer = SSL_get0_peer_certificate(ssl); peer && SSL_get_verify_result(ssl) == X509_V_OK)
+                self->client_certificate_ = subject_of(peer);
+            self->read();
+        });
+    }
+
     void read() {
         parser_.emplace();
         parser_->body_limit(options_.body_limit);
         parser_->header_limit(64 * 1024);
-        stream_.expires_after(options_.request_timeout);
+        tcp().expires_after(options_.request_timeout);
         http::async_read(stream_, buffer_, *parser_,
                          [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
     }
@@ -120,6 +179,9 @@ private:
         if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
             ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
             return close();
+        if constexpr (kTls) {
+            if (ec == ssl::error::stream_truncated) return close();  // gone without close_notify
+        }
         if (ec == http::error::body_limit) {
             return reply(status_response(413, "RequestEntityTooLarge",
                                          "the request body is larger than " +
@@ -127,7 +189,7 @@ private:
                          false, 11);
         }
         if (ec) return reply(status_response(400, "BadRequest", "malformed HTTP request: " + ec.message()), false, 11);
-        stream_.expires_never();  // the handler may wait for the store; the write sets its own deadline
+        tcp().expires_never();  // the handler may wait for the store; the write sets its own deadline
 
         auto& msg = parser_->get();
         Request req;
@@ -139,6 +201,7 @@ private:
             req.headers[name] = std::string(field.value());
         }
         req.body = std::move(msg.body());
+        req.client_certificate = client_certificate_;
         bool keep_alive = msg.keep_alive();
         unsigned version = msg.version();
         if (!parse_target(req.target, req))
@@ -168,7 +231,7 @@ private:
         res_.body() = std::move(res.body);
         res_.keep_alive(keep_alive);
         res_.prepare_payload();
-        stream_.expires_after(options_.request_timeout);
+        tcp().expires_after(options_.request_timeout);
         http::async_write(stream_, res_, [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
             if (ec || !keep_alive) return self->close();
             self->read();
@@ -187,7 +250,7 @@ private:
         head_.keep_alive(false);
         head_.chunked(true);
         head_serializer_.emplace(head_);
-        stream_.expires_after(options_.request_timeout);
+        tcp().expires_after(options_.request_timeout);
         http::async_write_header(stream_, *head_serializer_, [self = shared_from_this()](beast::error_code ec, size_t) {
             if (ec) return self->close();
             std::weak_ptr<Session> weak = self;
@@ -205,12 +268,14 @@ private:
     }
 
     // A client that goes away while nothing is being written must still end its stream: keep a read open.
+    // It goes through the stream (TLS needs its record layer) with no deadline: a read op keeps the
+    // deadline it started with, and an idle watch may be silent for long.
     void notice_hangup() {
-        stream_.socket().async_read_some(asio::buffer(hangup_buffer_),
-                                         [self = shared_from_this()](beast::error_code ec, size_t) {
-                                             if (ec) return self->close();
-                                             self->notice_hangup();  // bytes after the request: ignored
-                                         });
+        tcp().expires_never();  // the read's timer only: a pending write keeps its own deadline
+        stream_.async_read_some(asio::buffer(hangup_buffer_), [self = shared_from_this()](beast::error_code ec, size_t) {
+            if (ec) return self->close();
+            self->notice_hangup();  // bytes after the request: ignored
+        });
     }
 
     void pump() {
@@ -222,7 +287,7 @@ private:
         if (!out.empty()) {
             writing_ = true;
             chunk_ = std::move(out);
-            stream_.expires_after(options_.request_timeout);  // a client that stops reading is dropped
+            tcp().expires_after(options_.request_timeout);  // a client that stops reading is dropped
             asio::async_write(stream_, http::make_chunk(asio::buffer(chunk_)),
                               [self = shared_from_this(), last](beast::error_code ec, size_t) {
                                   self->writing_ = false;
@@ -233,7 +298,7 @@ private:
             return;
         }
         if (last) return finish_stream();
-        stream_.expires_never();
+        tcp().expires_never();
         timer_.expires_at(body_->deadline());
         timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
             if (!ec) self->pump();
@@ -248,15 +313,17 @@ private:
         });
     }
 
+    // Without a TLS close_notify: every response is delimited (Content-Length or the last chunk), so the
+    // client needs none, and a shutdown exchange would be one more thing a client could stall.
     void close() {
         body_.reset();  // ends the watch behind it at once
         timer_.cancel();
         beast::error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        stream_.close();
+        tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+        tcp().close();
     }
 
-    beast::tcp_stream stream_;
+    Stream stream_;
     asio::steady_timer timer_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
@@ -264,6 +331,7 @@ private:
     const Handler& handler_;
     const HttpServerOptions& options_;
     asio::thread_pool& workers_;
+    std::optional<ClientCertificate> client_certificate_;  // from the handshake
     // Streaming state (strand only, except wake_posted_).
     std::shared_ptr<StreamBody> body_;
     http::response<http::empty_body> head_;
@@ -285,6 +353,7 @@ public:
     }
 
     Status bind() {
+        if (options_.tls) SKIFF_TRY(make_tls_context(*options_.tls));
         beast::error_code ec;
         auto address = asio::ip::make_address(options_.address, ec);
         if (ec) return Error(EINVAL, "bad listen address \"" + options_.address + "\"");
@@ -315,13 +384,48 @@ public:
 private:
     void accept() {
         acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
-            if (!ec) std::make_shared<Session>(std::move(socket), handler_, options_, workers_)->start();
+            if (ec) {
+            } else if (tls_) {
+                std::make_shared<Session<TlsStream>>(std::move(socket), handler_, options_, workers_, *tls_)->start();
+            } else {
+                std::make_shared<Session<PlainStream>>(std::move(socket), handler_, options_, workers_)->start();
+            }
             if (acceptor_.is_open()) accept();
         });
     }
 
+    // TLS 1.2 and 1.3 only, forward-secret AEAD suites for 1.2; client certificates asked for, verified
+    // against the client CA when given, and optional.
+    Status make_tls_context(const TlsOptions& tls) {
+        tls_.emplace(ssl::context::tls_server);
+        SSL_CTX* ctx = tls_->native_handle();
+        SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+        SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+        SSL_CTX_set_cipher_list(ctx, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                                     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"
+                                     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305");
+        beast::error_code ec;
+        tls_->use_certificate_chain_file(tls.certificate_file, ec);
+        if (ec) return Error(EINVAL, "TLS certificate " + tls.certificate_file + ": " + ec.message());
+        tls_->use_private_key_file(tls.private_key_file, ssl::context::pem, ec);
+        if (ec) return Error(EINVAL, "TLS key " + tls.private_key_file + ": " + ec.message());
+        if (SSL_CTX_check_private_key(ctx) != 1)
+            return Error(EINVAL, "TLS key " + tls.private_key_file + " does not match " + tls.certificate_file);
+        tls_->load_verify_file(tls.client_ca_file, ec);
+        if (ec) return Error(EINVAL, "client CA " + tls.client_ca_file + ": " + ec.message());
+        STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(tls.client_ca_file.c_str());
+        if (!names) return Error(EINVAL, "client CA " + tls.client_ca_file + ": no certificate in it");
+        SSL_CTX_set_client_CA_list(ctx, names);
+        tls_->set_verify_mode(ssl::verify_peer);  // without fail_if_no_peer_cert: tokens are the other way in
+        // Session resumption with client certificates needs a context id, else OpenSSL refuses to resume.
+        static const unsigned char kSessionContext[] = "skiff-apiserver";
+        SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
+        return {};
+    }
+
     HttpServerOptions options_;
     Handler handler_;
+    std::optional<ssl::context> tls_;
     asio::thread_pool workers_;
     asio::io_context ioc_;
     tcp::acceptor acceptor_;

@@ -564,4 +564,14 @@ Response Registry::commit_update(const Request& req, const ResourcePath& path, c
     return object_response(200, sub == "scale" ? scale_of(info, stored) : stored);
 }
 
+Result<std::string> Registry::bound_node(const std::string& ns, const std::string& pod) {
+    auto kv = store_.get(key_of(*find_resource("", "v1", "pods"), ns, pod));
+    if (!kv) return std::move(kv).error();
+    json obj = json::parse(kv->value, nullptr, false);
+    const json* node = obj.is_object() && obj.contains("spec") && obj["spec"].is_object() && obj["spec"].contains("nodeName")
+                           ? &obj["spec"]["nodeName"]
+                           : nullptr;
+    return node && node->is_string() ? node->get<std::string>() : std::string();
+}
+
 }  // namespace skiff::apiserver

@@ -53,7 +53,9 @@ const char* kUsage =
     "services (eBPF load balancer):\n"
     "  skiff svc add|rm|ls|stats|apply|unload|nodeport ...   (skiff svc --help)\n"
     "control plane:\n"
-    "  skiff server --insecure-listen 127.0.0.1:PORT   the Kubernetes API (discovery so far)\n"
+    "  skiff server [--listen ADDR:PORT] [--data-dir DIR]   the Kubernetes API over HTTPS (skiff server --help)\n"
+    "  skiff server token create NODE    a bearer token for a node\n"
+    "  skiff kubeconfig                  prints the admin kubeconfig (skiff kubeconfig > ~/.kube/config)\n"
     "\n"
     "global: --root DIR (default /var/lib/skiff), --debug\n";
 
@@ -602,5 +604,6 @@ int main(int argc, char** argv) {
         return cmd_containers(g, cmd, args);
     if (cmd == "svc") return cli::cmd_svc(args);
     if (cmd == "server") return cli::cmd_server(args);
+    if (cmd == "kubeconfig") return cli::cmd_kubeconfig(args);
     return usage_error("unknown command \"" + cmd + "\"");
 }

@@ -1,6 +1,6 @@
-// The API server's HTTP layer: an asynchronous HTTP/1.1 server (Boost.Beast on Asio), so that long-lived
-// requests (watches) never hold a thread, with limits that keep a slow or hostile client from holding
-// up others (header and body deadlines, a body size cap).
+// The API server's HTTP layer: an asynchronous HTTP/1.1 server (Boost.Beast on Asio), plain or over TLS, so
+// that long-lived requests (watches) never hold a thread, with limits that keep a slow or hostile client
+// from holding up others (handshake, header and body deadlines, a body size cap).
 #pragma once
 
 #include <chrono>
@@ -8,11 +8,19 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "skiff/base/result.hpp"
 
 namespace skiff::apiserver {
+
+// The certificate a TLS client presented, when it verified against the server's client CA.
+struct ClientCertificate {
+    std::string common_name;                 // subject CN: the user name
+    std::vector<std::string> organizations;  // subject O entries: the groups
+};
 
 struct Request {
     std::string method;  // "GET", "POST", ...
@@ -21,6 +29,7 @@ struct Request {
     std::multimap<std::string, std::string> query;  // decoded query parameters
     std::map<std::string, std::string> headers;     // names lower-cased
     std::string body;
+    std::optional<ClientCertificate> client_certificate;  // TLS connections only
 
     std::string header(const std::string& lower_name) const;
     std::string param(const std::string& name) const;  // first value or ""
@@ -57,6 +66,14 @@ using Handler = std::function<Response(const Request&)>;
 // "message":...,"reason":...,"code":...}.
 Response status_response(int code, const std::string& reason, const std::string& message);
 
+// HTTPS: the serving certificate (PEM chain) and its key, and the CA that client certificates must chain
+// to. Clients are asked for a certificate but may go without (they authenticate with a bearer token).
+struct TlsOptions {
+    std::string certificate_file;
+    std::string private_key_file;
+    std::string client_ca_file;
+};
+
 struct HttpServerOptions {
     std::string address = "127.0.0.1";
     uint16_t port = 0;  // 0: any free port (see HttpServer::port)
@@ -66,8 +83,10 @@ struct HttpServerOptions {
     int workers = 64;
     size_t body_limit = 3 * 1024 * 1024;  // larger bodies get 413
     // A request (from its first byte, or from the previous response on a kept-alive connection, to the
-    // end of its body) must arrive within this, else the connection is closed.
+    // end of its body) must arrive within this, else the connection is closed. The TLS handshake of a new
+    // connection gets the same deadline.
     std::chrono::seconds request_timeout{30};
+    std::optional<TlsOptions> tls;  // set: TLS 1.2 or newer only; unset: plain HTTP
 };
 
 class HttpServer {

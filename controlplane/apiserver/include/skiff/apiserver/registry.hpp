@@ -49,6 +49,10 @@ public:
 
     Response handle(const Request& req, const ResourcePath& path);
 
+    // The node a stored pod is bound to (its spec.nodeName, "" when unbound); the authorizer asks it before a
+    // node may read or write the pod. An Error with store::errc::not_found when there is no such pod.
+    [[nodiscard]] Result<std::string> bound_node(const std::string& ns, const std::string& pod);
+
     // "/registry/<group or core>/<resource>/<namespace>/<name>" (no namespace part when cluster-scoped).
     static std::string key_of(const ResourceInfo& info, const std::string& ns, const std::string& name);
     // The key prefix of a collection: every object of the resource, or those of one namespace.
