@@ -315,8 +315,17 @@ public:
 private:
     void accept() {
         acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
-            if (!ec) std::make_shared<Session>(std::move(socket), handler_, options_, workers_)->start();
-            if (acceptor_.is_open()) accept();
+            if (!acceptor_.is_open()) return;
+            if (!ec) {
+                std::make_shared<Session>(std::move(socket), handler_, options_, workers_)->start();
+                return accept();
+            }
+            // Out of descriptors (EMFILE, ENFILE) or memory: the pending connection stays queued, so an
+            // immediate retry fails again and spins a core. Wait a little, as Go's net/http does.
+            accept_retry_.expires_after(std::chrono::milliseconds(50));
+            accept_retry_.async_wait([this](beast::error_code wait_ec) {
+                if (!wait_ec && acceptor_.is_open()) accept();
+            });
         });
     }
 
@@ -325,6 +334,7 @@ private:
     asio::thread_pool workers_;
     asio::io_context ioc_;
     tcp::acceptor acceptor_;
+    asio::steady_timer accept_retry_{acceptor_.get_executor()};
     uint16_t port_ = 0;
 };
 
