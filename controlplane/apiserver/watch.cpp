@@ -31,6 +31,19 @@ struct WatchFormat {
     bool table = false;
     bool include_object = false;
 
+    // An event from the cache: its object is already JSON text, sent as it is to every plain watcher (the
+    // bytes nlohmann writes for {"type":..,"object":..}: keys sorted, no spaces).
+    std::string event(const char* type, const CachedEvent& e) const {
+        if (table) return event(type, json::parse(e.object));
+        std::string line;
+        line.reserve(e.object.size() + 32);
+        line += "{\"object\":";
+        line += e.object;
+        line += ",\"type\":\"";
+        line += type;
+        line += "\"}\n";
+        return line;
+    }
     std::string event(const char* type, const json& object) const {
         json e = {{"type", type}};
         if (table) {
@@ -104,14 +117,14 @@ public:
 private:
     // Kubernetes' filtered watch: an object that starts matching is ADDED, one that stops is DELETED.
     void encode(const CachedEvent& e, std::string& out) {
-        bool now_matches = filter_.matches(e.object);
+        bool now_matches = filter_.matches(e.selectable);
         if (e.type == CachedEvent::Type::deleted) {
-            if (now_matches) out += format_.event("DELETED", e.object);
+            if (now_matches) out += format_.event("DELETED", e);
             return;
         }
-        bool was = e.type == CachedEvent::Type::modified && filter_.matches(e.prev);
-        if (now_matches) out += format_.event(was ? "MODIFIED" : "ADDED", e.object);
-        else if (was) out += format_.event("DELETED", e.object);
+        bool was = e.type == CachedEvent::Type::modified && filter_.matches(e.prev_selectable);
+        if (now_matches) out += format_.event(was ? "MODIFIED" : "ADDED", e);
+        else if (was) out += format_.event("DELETED", e);
     }
 
     std::shared_ptr<WatchCache> cache_;

@@ -21,8 +21,11 @@ std::shared_ptr<const CachedEvent> cached(const store::Event& e) {
     auto c = std::make_shared<CachedEvent>();
     c->key = e.kv.key;
     c->revision = e.revision();
-    c->object = decode(e.kv);
-    if (e.prev) c->prev = decode(*e.prev);
+    json object = decode(e.kv);
+    c->object = object.dump(-1, ' ', false, json::error_handler_t::replace);
+    c->object.shrink_to_fit();  // the serializer grows it by doubling: up to twice its size otherwise
+    c->selectable = selectable_fields(object);
+    if (e.prev) c->prev_selectable = selectable_fields(decode(*e.prev));
     if (e.type == store::Event::Type::del) c->type = CachedEvent::Type::deleted;
     else c->type = e.prev ? CachedEvent::Type::modified : CachedEvent::Type::added;
     return c;
@@ -31,6 +34,25 @@ std::shared_ptr<const CachedEvent> cached(const store::Event& e) {
 bool under(const std::string& key, const std::string& prefix) { return key.compare(0, prefix.size(), prefix) == 0; }
 
 }  // namespace
+
+json selectable_fields(const json& object) {
+    // registry.cpp's parse_field_selector names the selectable fields; labels for label selectors.
+    static const json::json_pointer paths[] = {
+        json::json_pointer("/metadata/name"),       json::json_pointer("/metadata/namespace"),
+        json::json_pointer("/metadata/labels"),     json::json_pointer("/spec/nodeName"),
+        json::json_pointer("/status/phase"),        json::json_pointer("/involvedObject/kind"),
+        json::json_pointer("/involvedObject/name"), json::json_pointer("/involvedObject/namespace"),
+        json::json_pointer("/involvedObject/uid"),  json::json_pointer("/reason"),
+        json::json_pointer("/type")};
+    json out = json::object();
+    for (const auto& path : paths) {
+        try {
+            if (object.contains(path)) out[path] = object.at(path);
+        } catch (const json::exception&) {  // a path through an array or a scalar: not there
+        }
+    }
+    return out;
+}
 
 Subscription::~Subscription() {
     std::lock_guard lock(cache_->mu_);

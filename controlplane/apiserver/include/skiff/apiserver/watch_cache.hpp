@@ -19,15 +19,22 @@
 
 namespace skiff::apiserver {
 
-// An event with its object decoded once for every subscriber.
+// An event prepared once for every subscriber: the object is encoded here, once, and each subscriber sends
+// the text as it is (each used to copy the parsed object and serialize it again, on the network threads).
 struct CachedEvent {
     enum class Type { added, modified, deleted };
     Type type = Type::added;
     std::string key;
     int64_t revision = 0;
-    nlohmann::json object;  // the new object (deleted: the last one), metadata.resourceVersion = revision
-    nlohmann::json prev;    // the object before this event; null for added
+    std::string object;  // the new object (deleted: the last one) as JSON, metadata.resourceVersion = revision
+    // What label and field selectors look at (metadata name, namespace and labels, the selectable fields), of
+    // the object and of the one before this event (null for added).
+    nlohmann::json selectable;
+    nlohmann::json prev_selectable;
 };
+
+// The parts of an object that label and field selectors can look at, at the same paths.
+nlohmann::json selectable_fields(const nlohmann::json& object);
 
 class WatchCache;
 
