@@ -384,13 +384,18 @@ public:
 private:
     void accept() {
         acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
-            if (ec) {
-            } else if (tls_) {
-                std::make_shared<Session<TlsStream>>(std::move(socket), handler_, options_, workers_, *tls_)->start();
-            } else {
-                std::make_shared<Session<PlainStream>>(std::move(socket), handler_, options_, workers_)->start();
+            if (!acceptor_.is_open()) return;
+            if (!ec) {
+                if (tls_) std::make_shared<Session<TlsStream>>(std::move(socket), handler_, options_, workers_, *tls_)->start();
+                else std::make_shared<Session<PlainStream>>(std::move(socket), handler_, options_, workers_)->start();
+                return accept();
             }
-            if (acceptor_.is_open()) accept();
+            // Out of descriptors (EMFILE, ENFILE) or memory: the pending connection stays queued, so an
+            // immediate retry fails again and spins a core. Wait a little, as Go's net/http does.
+            accept_retry_.expires_after(std::chrono::milliseconds(50));
+            accept_retry_.async_wait([this](beast::error_code wait_ec) {
+                if (!wait_ec && acceptor_.is_open()) accept();
+            });
         });
     }
 
@@ -429,6 +434,7 @@ private:
     asio::thread_pool workers_;
     asio::io_context ioc_;
     tcp::acceptor acceptor_;
+    asio::steady_timer accept_retry_{acceptor_.get_executor()};
     uint16_t port_ = 0;
 };
 

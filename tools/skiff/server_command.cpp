@@ -2,11 +2,14 @@
 // `skiff server token` for node tokens and `skiff kubeconfig` for the admin kubeconfig.
 #include "skiff/cli/server_command.hpp"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <boost/program_options.hpp>
+#include <algorithm>
 #include <charconv>
 #include <cerrno>
 #include <cstdio>
@@ -194,6 +197,19 @@ int cmd_server(const std::vector<std::string>& args) {
         etcd = std::move(*parsed);
     }
 
+    // Every watch holds a connection: a thousand watchers pass the usual soft limit of 1,024 descriptors.
+    // The soft limit goes up to the hard one (what Go does for kube-apiserver and etcd at start).
+    rlimit files{};
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &files);
+    }
+
+    // glibc gives each of the 64 handler threads an arena of its own, up to 8 per core, and keeps what they
+    // freed: after 20 s of lists the server held 58 MB, 28 MB of it free memory in arenas. One arena per core,
+    // and free memory handed back to the kernel every 10 s (below), as Go's scavenger does for kube-apiserver.
+    mallopt(M_ARENA_MAX, static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
+
     // SIGINT/SIGTERM are taken by a thread of their own (blocked everywhere else), which stops the server.
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
@@ -283,8 +299,11 @@ int cmd_server(const std::vector<std::string>& args) {
         servers.push_back(std::move(*server));
     }
     std::thread waiter([&] {
-        int sig = 0;
-        sigwait(&stop_signals, &sig);
+        // Wakes every 10 s to hand freed heap back to the kernel (an idle server shrinks after a burst).
+        const timespec trim_interval{10, 0};
+        while (sigtimedwait(&stop_signals, nullptr, &trim_interval) < 0) {
+            if (errno == EAGAIN) malloc_trim(0);
+        }
         for (auto& server : servers) server->stop();
     });
     std::vector<std::thread> others;
