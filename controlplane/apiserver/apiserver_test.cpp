@@ -13,6 +13,7 @@
 #include "skiff/apiserver/http_server.hpp"
 #include "skiff/apiserver/resources.hpp"
 #include "skiff/apiserver/tables.hpp"
+#include "registry_internal.hpp"
 #include "skiff/base/unique_fd.hpp"
 
 namespace skiff::apiserver {
@@ -303,6 +304,29 @@ TEST(FieldSelectors, KubernetesFieldsPerKind) {
     EXPECT_FALSE(parse_field_selector("metadata.name", pods, sel, error));
     EXPECT_TRUE(parse_field_selector("involvedObject.name=web,involvedObject.uid=u", *find_resource("", "v1", "events"),
                                      sel, error));
+}
+
+}  // namespace
+}  // namespace skiff::apiserver
+
+namespace skiff::apiserver {
+namespace {
+
+TEST(StoredText, ResourceVersionGoesIntoTheTopLevelMetadata) {
+    auto rv = [](const std::string& text) {
+        return nlohmann::json::parse(with_version_text(text, 42));
+    };
+    EXPECT_EQ(rv(R"({"kind":"Pod","metadata":{"name":"a"}})")["metadata"],
+              (nlohmann::json{{"name", "a"}, {"resourceVersion", "42"}}));
+    EXPECT_EQ(rv(R"({"metadata":{}})")["metadata"], (nlohmann::json{{"resourceVersion", "42"}}));
+    // A nested "metadata" before the top-level one, and one inside a string with escaped quotes.
+    auto j = rv(R"({"a":{"metadata":{"x":1}},"b":"\"metadata\":{","c":["{",{"metadata":{}}],"metadata":{"name":"n"}})");
+    EXPECT_EQ(j["metadata"]["resourceVersion"], "42");
+    EXPECT_FALSE(j["a"]["metadata"].contains("resourceVersion"));
+    EXPECT_FALSE(j["c"][1]["metadata"].contains("resourceVersion"));
+    EXPECT_EQ(j["b"], "\"metadata\":{");
+    // No metadata object at all: added.
+    EXPECT_EQ(rv(R"({"kind":"X"})")["metadata"]["resourceVersion"], "42");
 }
 
 }  // namespace

@@ -4,7 +4,10 @@
 
 #include "registry_internal.hpp"
 #include "service_addresses.hpp"
+#include "skiff/apiserver/k8s_types.hpp"
 #include "skiff/apiserver/protobuf.hpp"
+#include "skiff/apiserver/server_side_apply.hpp"
+#include "skiff/apiserver/strategic_merge.hpp"
 #include "skiff/apiserver/strategy.hpp"
 #include "skiff/apiserver/tables.hpp"
 
@@ -104,6 +107,46 @@ json with_version(const store::KeyValue& kv) {
     if (j.is_discarded()) j = json::object();
     j["metadata"]["resourceVersion"] = std::to_string(kv.mod_revision);
     return j;
+}
+
+std::string with_version_text(std::string_view stored, int64_t revision) {
+    // Find the top-level "metadata" object: track the depth, skip over strings (and their escapes).
+    int depth = 0;
+    bool in_string = false;
+    size_t key_start = std::string_view::npos;
+    for (size_t i = 0; i < stored.size(); ++i) {
+        char c = stored[i];
+        if (in_string) {
+            if (c == '\\') ++i;
+            else if (c == '"') {
+                in_string = false;
+                std::string_view key = stored.substr(key_start, i - key_start);
+                if (depth != 1 || key != "metadata") continue;
+                size_t j = i + 1;
+                while (j < stored.size() && (stored[j] == ' ' || stored[j] == ':')) ++j;
+                if (j >= stored.size() || stored[j] != '{') break;
+                std::string rv = "\"resourceVersion\":\"" + std::to_string(revision) + "\"";
+                bool empty = j + 1 < stored.size() && stored[j + 1] == '}';
+                std::string out;
+                out.reserve(stored.size() + rv.size() + 1);
+                out.append(stored.substr(0, j + 1)).append(rv);
+                if (!empty) out.push_back(',');
+                out.append(stored.substr(j + 1));
+                return out;
+            }
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+            key_start = i + 1;
+        } else if (c == '{' || c == '[') {
+            ++depth;
+        } else if (c == '}' || c == ']') {
+            --depth;
+        }
+    }
+    // No metadata object (not something this server wrote): the slow way.
+    return with_version({"", std::string(stored), 0, revision}).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 // Parses a request body as a JSON object; a 400 naming the byte position otherwise.
@@ -277,7 +320,22 @@ Status Registry::ensure_default_objects() {
     return {};
 }
 
+// Warnings for the response being built on this thread (fieldValidation=Warn), sent as Warning headers.
+thread_local std::vector<std::string> request_warnings;
+
 Response Registry::handle(const Request& req, const ResourcePath& path) {
+    request_warnings.clear();
+    Response res = route(req, path);
+    for (size_t i = 0; i < request_warnings.size(); ++i) {
+        // RFC 7234 warn-code 299, as kube-apiserver sends them (kubectl prints "Warning: <text>").
+        std::string value = "299 - " + json(request_warnings[i]).dump();
+        auto& header = res.headers["Warning"];
+        header += (header.empty() ? "" : ", ") + value;
+    }
+    return res;
+}
+
+Response Registry::route(const Request& req, const ResourcePath& path) {
     const std::string& sub = path.subresource;
     if (sub == "log") return req.method == "GET" ? pod_log(path) : status_response(405, "MethodNotAllowed", req.method + " is not allowed on " + req.path);
     if (sub == "binding") return req.method == "POST" ? bind(req, path) : status_response(405, "MethodNotAllowed", req.method + " is not allowed on " + req.path);
@@ -298,7 +356,12 @@ Response Registry::handle(const Request& req, const ResourcePath& path) {
 Response Registry::create(const Request& req, const ResourcePath& path) {
     json obj;
     Response error;
-    if (!parse_body(req, obj, error) || !check_type(obj, path, error)) return error;
+    if (!parse_body(req, obj, error) || !check_type(obj, path, error) || !check_fields(req, *path.info, obj, error))
+        return error;
+    return create_object(req, path, std::move(obj));
+}
+
+Response Registry::create_object(const Request& req, const ResourcePath& path, json obj) {
     const auto& info = *path.info;
     json& meta = obj["metadata"];
     if (!meta.is_object()) meta = json::object();
@@ -347,18 +410,19 @@ Response Registry::create(const Request& req, const ResourcePath& path) {
         release_service_addresses(store_, allocated);
         return store_failure(kv.error(), path, name);
     }
-    return object_response(201, with_version(*kv));
+    return Response{201, "application/json", with_version_text(kv->value, kv->mod_revision), {}};
 }
 
 Response Registry::get(const Request& req, const ResourcePath& path) {
     auto kv = store_.get(key_of(*path.info, path.ns, path.name));
     if (!kv) return store_failure(kv.error(), path, path.name);
+    bool table = wants_table(req.header("accept"));
+    if (path.subresource.empty() && !table)
+        return Response{200, "application/json", with_version_text(kv->value, kv->mod_revision), {}};
     json obj = with_version(*kv);
     if (path.subresource == "scale") return object_response(200, scale_of(*path.info, obj));
-    if (wants_table(req.header("accept")))
-        return object_response(200, make_table(*path.info, json::array({obj}), std::to_string(kv->mod_revision),
-                                               req.param("includeObject") == "Object", std::time(nullptr)));
-    return object_response(200, obj);
+    return object_response(200, make_table(*path.info, json::array({obj}), std::to_string(kv->mod_revision),
+                                           req.param("includeObject") == "Object", std::time(nullptr)));
 }
 
 Response Registry::list(const Request& req, const ResourcePath& path) {
@@ -379,30 +443,48 @@ Response Registry::list(const Request& req, const ResourcePath& path) {
         if (!parse_continue(c, opts.revision, opts.start_after))
             return status_response(400, "BadRequest", "continue: the token is not valid");
     }
+    // Without filters and tables the objects are never parsed: their stored text goes out as it is.
+    bool table = wants_table(req.header("accept"));
+    bool as_text = !table && selector.empty() && fields.empty();
     json items = json::array();
+    std::string texts;  // as_text: the items, comma-separated
+    int64_t count = 0;
     int64_t revision = 0;
     std::string last_key;
     bool more = false;
     // Filters run after the store's page, so pages are refilled until limit items match or the keys run out.
     for (;;) {
-        opts.limit = limit ? limit - static_cast<int64_t>(items.size()) : 0;
+        opts.limit = limit ? limit - count : 0;
         auto page = store_.list(prefix, opts);
         if (!page) return store_failure(page.error(), path, "");
         revision = page->revision;
         opts.revision = revision;
         for (const auto& kv : page->items) {
             last_key = kv.key;
+            if (as_text) {
+                if (count++) texts.push_back(',');
+                texts += with_version_text(kv.value, kv.mod_revision);
+                continue;
+            }
             json obj = with_version(kv);
             const json& meta = obj["metadata"];
             if (!fields_match(obj, fields)) continue;
             if (!selector.empty() && !labels_match(meta.contains("labels") ? meta["labels"] : json(), selector)) continue;
             items.push_back(std::move(obj));
+            ++count;
         }
         more = page->more;
-        if (!more || !limit || static_cast<int64_t>(items.size()) >= limit) break;
+        if (!more || !limit || count >= limit) break;
         opts.start_after = last_key;
     }
-    if (wants_table(req.header("accept"))) {
+    if (as_text) {
+        json meta = {{"resourceVersion", std::to_string(revision)}};
+        if (more && limit) meta["continue"] = make_continue(revision, last_key);
+        std::string body = R"({"apiVersion":")" + info.group_version() + R"(","items":[)" + texts + R"(],"kind":")" +
+                           info.kind + R"(List","metadata":)" + meta.dump() + "}";
+        return Response{200, "application/json", std::move(body), {}};
+    }
+    if (table) {
         json table = make_table(info, items, std::to_string(revision), req.param("includeObject") == "Object",
                                 std::time(nullptr));
         if (more && limit) table["metadata"]["continue"] = make_continue(revision, last_key);
@@ -424,7 +506,7 @@ Response Registry::update(const Request& req, const ResourcePath& path) {
     if (path.subresource == "scale") {
         if (obj.value("kind", "Scale") != "Scale")
             return status_response(400, "BadRequest", "the scale subresource takes a Scale, not " + obj["kind"].dump());
-    } else if (!check_type(obj, path, error)) {
+    } else if (!check_type(obj, path, error) || !check_fields(req, *path.info, obj, error)) {
         return error;
     }
     json& meta = obj["metadata"];
@@ -453,16 +535,21 @@ Response Registry::patch(const Request& req, const ResourcePath& path) {
     try {
         patch = json::parse(req.body);
     } catch (const json::parse_error& e) {
+        if (type == "application/apply-patch+yaml")
+            return status_response(400, "BadRequest", "the apply configuration must be sent as JSON (kubectl does)");
         return status_response(400, "BadRequest", "the patch is not valid JSON at byte " + std::to_string(e.byte));
     }
-    std::string key = key_of(*path.info, path.ns, path.name);
+    const auto& info = *path.info;
+    if (type == "application/apply-patch+yaml") return apply(req, path, patch);
+    bool is_scale = path.subresource == "scale";
+    std::string key = key_of(info, path.ns, path.name);
     // Read, patch, write back with compare-and-swap; a concurrent writer makes it try again.
     for (int attempt = 0; attempt < 5; ++attempt) {
         auto current = store_.get(key);
         if (!current) return store_failure(current.error(), path, path.name);
         json old = with_version(*current);
         // A patch of the scale subresource applies to the Scale the client sees.
-        json base = path.subresource == "scale" ? scale_of(*path.info, old) : old;
+        json base = is_scale ? scale_of(info, old) : old;
         json patched;
         if (type == "application/json-patch+json") {
             try {
@@ -470,21 +557,80 @@ Response Registry::patch(const Request& req, const ResourcePath& path) {
             } catch (const json::exception& e) {
                 return failure(422, "Invalid", std::string("the JSON patch does not apply: ") + e.what(), path, path.name);
             }
-        } else if (type == "application/merge-patch+json" || type == "application/strategic-merge-patch+json") {
-            // Strategic merge patch is taken as a JSON merge patch for now: lists are replaced, not merged
-            // by their merge keys.
+        } else if (type == "application/merge-patch+json" || (is_scale && type == "application/strategic-merge-patch+json")) {
             if (!patch.is_object()) return status_response(400, "BadRequest", "a merge patch must be a JSON object");
             patched = base;
             patched.merge_patch(patch);
+        } else if (type == "application/strategic-merge-patch+json") {
+            auto merged = strategic_merge_patch(base, patch, patch_schema(info));
+            if (!merged) return status_response(400, "BadRequest", "the strategic merge patch does not apply: " + merged.error().message());
+            patched = std::move(*merged);
         } else {
             return status_response(415, "UnsupportedMediaType", "the patch type \"" + type + "\" is not supported");
         }
-        if (path.subresource == "scale") patched = with_scale(old, patched);
+        if (is_scale) patched = with_scale(old, patched);
+        Response error;
+        if (!is_scale && !check_fields(req, info, patched, error)) return error;
         bool conflict = false;
         Response r = commit_update(req, path, old, std::move(patched), current->mod_revision, conflict);
         if (!conflict) return r;
     }
     return failure(409, "Conflict", "the object kept changing while the patch was applied", path, path.name);
+}
+
+// Server-side apply: the configuration's fields owned by the field manager, conflicts with other managers'
+// fields answered 409 unless force=true; an absent object is created.
+Response Registry::apply(const Request& req, const ResourcePath& path, const json& applied) {
+    const auto& info = *path.info;
+    std::string manager = req.param("fieldManager");
+    if (manager.empty())
+        return status_response(400, "BadRequest", "PATCH, application/apply-patch+yaml: fieldManager is required for apply requests");
+    if (!path.subresource.empty())
+        return status_response(415, "UnsupportedMediaType", "server-side apply is served for objects, not for " + path.subresource);
+    Response error;
+    if (!applied.is_object()) return status_response(400, "BadRequest", "the apply configuration must be a JSON object");
+    if (!check_type(applied, path, error) || !check_fields(req, info, applied, error)) return error;
+    bool force = req.param("force") == "true";
+    std::string key = key_of(info, path.ns, path.name);
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        auto current = store_.get(key);
+        if (!current && current.error().code() != store::errc::not_found) return store_failure(current.error(), path, path.name);
+        json live = current ? with_version(*current) : json();
+        auto result = server_side_apply(live, applied, manager, force, now_rfc3339(), patch_schema(info));
+        if (!result) return status_response(400, "BadRequest", result.error().message());
+        if (!result->conflicts.empty()) return object_response(409, conflict_status(result->conflicts));
+        json obj = std::move(result->object);
+        if (!current) {
+            obj["metadata"]["name"] = path.name;
+            Response r = create_object(req, path, std::move(obj));
+            if (r.status == 409 && r.body.find("AlreadyExists") != std::string::npos) continue;  // created meanwhile
+            return r;
+        }
+        if (obj == live) return object_response(200, live);  // nothing changed: no write, no new revision
+        bool conflict = false;
+        Response r = commit_update(req, path, live, std::move(obj), current->mod_revision, conflict);
+        if (!conflict) return r;
+    }
+    return failure(409, "Conflict", "the object kept changing while the configuration was applied", path, path.name);
+}
+
+// fieldValidation: Strict refuses fields the kind doesn't have (400, Kubernetes' strict decoding error),
+// Warn (the default) answers with a Warning header, Ignore does neither.
+bool Registry::check_fields(const Request& req, const ResourceInfo& info, const json& obj, Response& error) {
+    std::string mode = req.param("fieldValidation");
+    if (mode == "Ignore") return true;
+    if (!mode.empty() && mode != "Strict" && mode != "Warn") {
+        error = status_response(400, "BadRequest", "fieldValidation: \"" + mode + "\" is not one of Strict, Warn, Ignore");
+        return false;
+    }
+    auto unknown = unknown_fields(info, obj);
+    if (unknown.empty()) return true;
+    if (mode == "Strict") {
+        error = status_response(400, "BadRequest", strict_decoding_error(info, unknown));
+        return false;
+    }
+    for (const auto& field : unknown) request_warnings.push_back("unknown field \"" + field.substr(1) + "\"");
+    return true;
 }
 
 Response Registry::commit_update(const Request& req, const ResourcePath& path, const json& old, json updated,
@@ -560,8 +706,8 @@ Response Registry::commit_update(const Request& req, const ResourcePath& path, c
         return store_failure(kv.error(), path, path.name);
     }
     if (info.resource == "services") release_service_addresses(store_, service_addresses_dropped(old, updated));
-    json stored = with_version(*kv);
-    return object_response(200, sub == "scale" ? scale_of(info, stored) : stored);
+    if (sub == "scale") return object_response(200, scale_of(info, with_version(*kv)));
+    return Response{200, "application/json", with_version_text(kv->value, kv->mod_revision), {}};
 }
 
 Result<std::string> Registry::bound_node(const std::string& ns, const std::string& pod) {

@@ -20,6 +20,8 @@ std::string now_rfc3339();
 std::string new_uid();
 // The stored JSON with the store's revision as metadata.resourceVersion.
 nlohmann::json with_version(const store::KeyValue& kv);
+// The same as text, without parsing: "resourceVersion" spliced into the stored text's top-level metadata.
+std::string with_version_text(std::string_view stored, int64_t revision);
 // Parses a request body as a JSON object; false with a 400/415 in error.
 bool parse_body(const Request& req, nlohmann::json& out, Response& error);
 // kind and apiVersion, when given, must be the resource's.

@@ -4,19 +4,15 @@
 
 #include <algorithm>
 
+#include "registry_internal.hpp"
+
 namespace skiff::apiserver {
 
 using json = nlohmann::json;
 
 namespace {
 
-// The stored JSON with its revision as metadata.resourceVersion, serialized.
-std::string with_revision(const store::KeyValue& kv) {
-    json j = json::parse(kv.value, nullptr, false);
-    if (!j.is_object()) j = json::object();
-    j["metadata"]["resourceVersion"] = std::to_string(kv.mod_revision);
-    return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
+std::string with_revision(const store::KeyValue& kv) { return with_version_text(kv.value, kv.mod_revision); }
 
 bool under(const std::string& key, const std::string& prefix) { return key.compare(0, prefix.size(), prefix) == 0; }
 

@@ -59,11 +59,16 @@ public:
     static std::string collection_prefix(const ResourceInfo& info, const std::string& ns);
 
 private:
+    Response route(const Request& req, const ResourcePath& path);
     Response create(const Request& req, const ResourcePath& path);
     Response get(const Request& req, const ResourcePath& path);
     Response list(const Request& req, const ResourcePath& path);
     Response update(const Request& req, const ResourcePath& path);
     Response patch(const Request& req, const ResourcePath& path);
+    // create with the body already parsed and checked (create, and server-side apply of a new object).
+    Response create_object(const Request& req, const ResourcePath& path, nlohmann::json obj);
+    Response apply(const Request& req, const ResourcePath& path, const nlohmann::json& applied);
+    bool check_fields(const Request& req, const ResourceInfo& info, const nlohmann::json& obj, Response& error);
     // The common end of update and patch: the subresource's rules (status, scale, finalize), metadata carried
     // over, finalizer rules, service addresses, the compare-and-swap write. conflict: the CAS failed.
     Response commit_update(const Request& req, const ResourcePath& path, const nlohmann::json& old,
