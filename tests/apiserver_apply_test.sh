@@ -71,6 +71,16 @@ assert_eq "--force-conflicts" "deployment.apps/web serverside-applied" "$OUT"
 capture k get deployment web -o json --show-managed-fields
 assert_eq "replicas applied, kubectl's Apply entry owns them" "4 true" \
     "$(jq -r '"\(.spec.replicas) \(.metadata.managedFields[] | select(.manager=="kubectl" and .operation=="Apply") | .fieldsV1["f:spec"] | has("f:replicas"))"' <<<"$OUT")"
+# Once server-side apply manages the object, other writers' fields are recorded too: a scale takes the
+# replicas, and the next apply conflicts with it.
+capture k scale deployment web --replicas=6
+assert_rc "kubectl scale after the apply" 0
+capture k apply --server-side -f "$TMP/ssa.yaml"
+assert_rc "apply after the scale: a conflict" 1
+assert_match "...with the scaling manager over .spec.replicas" 'conflict with "kubectl[^"]*".*' "$ERR"
+assert_contains "...the field" "$ERR" ".spec.replicas"
+capture k apply --server-side --force-conflicts -f "$TMP/ssa.yaml"
+assert_rc "forced back" 0
 sed 's/name: web, labels/name: fresh, labels/' "$TMP/ssa.yaml" >"$TMP/fresh.yaml"
 capture k apply --server-side -f "$TMP/fresh.yaml"
 assert_eq "server-side apply creates" "deployment.apps/fresh serverside-applied" "$OUT"

@@ -677,6 +677,15 @@ Response Registry::commit_update(const Request& req, const ResourcePath& path, c
                                              {"field", "metadata.finalizers"}}}));
     }
     if (auto errors = validate_update(info, updated, old); !errors.empty()) return invalid_response(info, path.name, errors);
+    // Field ownership of ordinary writes is recorded once server-side apply manages the object (an object
+    // never applied server-side has none to keep; its fields go to "before-first-apply" at the first apply).
+    const json& old_managed = old_meta.contains("managedFields") ? old_meta["managedFields"] : json();
+    if (old_managed.is_array() && !old_managed.empty() && req.header("content-type").rfind("application/apply-patch", 0) != 0) {
+        std::string manager = req.param("fieldManager");
+        if (manager.empty()) manager = req.header("user-agent").substr(0, req.header("user-agent").find('/'));
+        if (manager.empty()) manager = "unknown";
+        updated = record_update(old, updated, manager, "Update", now_rfc3339(), patch_schema(info));
+    }
     if (dry_run(req)) return object_response(200, updated);
     std::string key = key_of(info, path.ns, path.name);
     // The last finalizer gone from an object being deleted: the update is its deletion.

@@ -113,13 +113,17 @@ public:
         auto db = Db::open(path_, SQLITE_OPEN_READWRITE);
         if (!db) return std::move(db).error();
         SKIFF_TRY((*db)->exec("PRAGMA query_only = ON"));
+        // Each connection has a page cache of its own (SQLite's default: 2 MiB); the file's pages are in the
+        // kernel's page cache anyway, so readers keep 1 MiB each.
+        SKIFF_TRY((*db)->exec("PRAGMA cache_size = -1024"));
         return Lease(this, std::move(*db));
     }
 
 private:
     void give_back(std::unique_ptr<Db> db) {
         std::lock_guard lock(mu_);
-        if (free_.size() < 16) free_.push_back(std::move(db));
+        // A burst of concurrent reads opens more connections than an idle server needs to keep.
+        if (free_.size() < 4) free_.push_back(std::move(db));
     }
 
     std::string path_;

@@ -558,7 +558,10 @@ TEST_P(StoreTest, ReopenKeepsDataAndTheRevisionCounter) {
 }
 
 TEST_P(StoreTest, ManyRevisionsPerKeyKeepListFastAndCompactionShrinksHistory) {
-    constexpr int kKeys = 200, kUpdates = 200, kThreads = 8;
+    constexpr int kKeys = 200, kThreads = 8;
+    // 200 revisions per key is what exposes a MAX(id) GROUP BY list (SQLite's concern); through etcd's
+    // gateway 40,000 writes take 40 s on this machine, and 25 per key still check the same behaviour.
+    const int kUpdates = GetParam().history_rows ? 200 : 25;
     for (int k = 0; k < kKeys; ++k) create("/many/" + std::to_string(k), "0");
     auto single = std::chrono::steady_clock::now();
     ASSERT_EQ(list("/many/").items.size(), static_cast<size_t>(kKeys));
