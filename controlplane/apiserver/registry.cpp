@@ -684,6 +684,7 @@ Response Registry::commit_update(const Request& req, const ResourcePath& path, c
         std::string manager = req.param("fieldManager");
         if (manager.empty()) manager = req.header("user-agent").substr(0, req.header("user-agent").find('/'));
         if (manager.empty()) manager = "unknown";
+        // (record_update returns a new object: references into the old one, like meta, are stale after this)
         updated = record_update(old, updated, manager, "Update", now_rfc3339(), patch_schema(info));
     }
     if (dry_run(req)) return object_response(200, updated);
@@ -691,7 +692,7 @@ Response Registry::commit_update(const Request& req, const ResourcePath& path, c
     // The last finalizer gone from an object being deleted: the update is its deletion.
     if (old_meta.contains("deletionTimestamp") && (finalizers.is_null() || finalizers.empty()) &&
         old_meta.value("deletionGracePeriodSeconds", 0) == 0) {
-        meta.erase("resourceVersion");
+        updated["metadata"].erase("resourceVersion");
         auto kv = store_.update(key, updated.dump(), expected);
         if (kv) kv = store_.remove(key, kv->mod_revision);
         if (!kv) {
@@ -707,7 +708,7 @@ Response Registry::commit_update(const Request& req, const ResourcePath& path, c
         if (!r) return failure(r.error().code() == EINVAL ? 422 : 500, r.error().code() == EINVAL ? "Invalid" : "InternalError",
                                "Service \"" + path.name + "\" is invalid: " + r.error().message(), path, path.name);
     }
-    meta.erase("resourceVersion");
+    updated["metadata"].erase("resourceVersion");
     auto kv = store_.update(key, updated.dump(), expected);
     if (!kv) {
         release_service_addresses(store_, allocated);
