@@ -58,3 +58,21 @@ sapi() {
     RC=$(curl "${args[@]}") || true
     OUT=$(<"$TMP/api.out")
 }
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+start_etcd() { # start_etcd: a single-member etcd on loopback ports; ETCD_URL = its client URL
+    command -v etcd >/dev/null || die "etcd not found (tools/setup installs etcd-server)"
+    local client peer
+    client=$(free_port)
+    peer=$(free_port)
+    etcd --name test --data-dir "$TMP/etcd" \
+        --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+        --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+        --initial-cluster "test=http://127.0.0.1:$peer" >"$TMP/etcd.log" 2>&1 &
+    ETCD_PID=$!
+    on_cleanup "kill -KILL $ETCD_PID 2>/dev/null"
+    ETCD_URL=http://127.0.0.1:$client
+    etcd_healthy() { curl -fs "$ETCD_URL/health" 2>/dev/null | grep -q '"health":"true"'; }
+    wait_until 20 etcd_healthy || die "etcd did not start: $(tail -5 "$TMP/etcd.log")"
+}

@@ -14,14 +14,7 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string rfc3339_after(long long seconds) {
-    std::time_t t = std::time(nullptr) + seconds;
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
+std::string rfc3339_after(long long seconds) { return rfc3339(std::time(nullptr) + seconds); }
 
 }  // namespace
 

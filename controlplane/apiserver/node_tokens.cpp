@@ -10,6 +10,7 @@
 #include <sstream>
 #include <vector>
 
+#include "registry_internal.hpp"
 #include "skiff/apiserver/pki.hpp"
 #include "skiff/apiserver/registry.hpp"
 #include "skiff/base/fs.hpp"
@@ -63,15 +64,6 @@ Status edit_tokens(const std::string& path, Edit edit) {
     std::string out;
     for (const auto& line : lines) out += line + "\n";
     return write_private_file(path, out);
-}
-
-std::string now_rfc3339() {
-    std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
 }
 
 }  // namespace

@@ -59,14 +59,15 @@ Response store_failure(const Error& e, const ResourcePath& path, const std::stri
     return status_response(500, "InternalError", e.what());
 }
 
-std::string now_rfc3339() {
-    std::time_t t = std::time(nullptr);
+std::string rfc3339(std::time_t t) {
     std::tm tm{};
     gmtime_r(&t, &tm);
     char buf[32];
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
 }
+
+std::string now_rfc3339() { return rfc3339(std::time(nullptr)); }
 
 std::string random_hex(size_t bytes) {
     std::string raw(bytes, '\0');

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+
+#include <ctime>
 #include <string>
 
 #include "skiff/apiserver/registry.hpp"
@@ -16,6 +18,7 @@ Response failure(int code, const std::string& reason, const std::string& message
 Response not_found(const ResourcePath& path, const std::string& name);
 // The Status for a store error (404, 409 AlreadyExists/Conflict, 410, 500).
 Response store_failure(const Error& e, const ResourcePath& path, const std::string& name);
+std::string rfc3339(std::time_t t);  // "2026-11-26T19:03:10Z", what metadata timestamps look like
 std::string now_rfc3339();
 std::string new_uid();
 // The stored JSON with the store's revision as metadata.resourceVersion.

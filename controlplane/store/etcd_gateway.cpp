@@ -1,6 +1,7 @@
 // etcd's v3 JSON gateway over synchronous, non-blocking Beast sockets: pooled keep-alive
 // connections per member, poll() deadlines, failover to the next member, the retry policy.
 #include "etcd_gateway.hpp"
+#include "key_range.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -214,16 +215,8 @@ bool base64_decode(std::string_view in, std::string& out) {
 }
 
 std::string prefix_end(const std::string& prefix) {
-    std::string end = prefix;
-    while (!end.empty()) {
-        auto c = static_cast<unsigned char>(end.back());
-        if (c < 0xff) {
-            end.back() = static_cast<char>(c + 1);
-            return end;
-        }
-        end.pop_back();
-    }
-    return std::string(1, '\0');
+    std::string end = store::prefix_end(prefix);
+    return end.empty() ? std::string(1, '\0') : end;  // etcd's range_end "\0": no upper bound
 }
 
 int64_t int_field(const Json& object, const char* name) {

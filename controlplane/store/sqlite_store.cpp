@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "skiff/store/store.hpp"
+
+#include "key_range.hpp"
 #include "sqlite_db.hpp"
 
 namespace skiff::store {
@@ -58,20 +60,6 @@ constexpr const char* kRevisionSql =
 constexpr int64_t kCompactStep = 5000;
 // Rows a catching-up watcher reads per next().
 constexpr int64_t kReplayChunk = 1000;
-
-// The smallest string greater than every string starting with prefix; empty = no bound.
-std::string prefix_end(const std::string& prefix) {
-    std::string end = prefix;
-    while (!end.empty()) {
-        auto c = static_cast<unsigned char>(end.back());
-        if (c < 0xff) {
-            end.back() = static_cast<char>(c + 1);
-            return end;
-        }
-        end.pop_back();
-    }
-    return end;
-}
 
 bool has_prefix(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
