@@ -258,45 +258,48 @@ int cmd_server(const std::vector<std::string>& args) {
 
     apiserver::Authenticator authenticator(std::make_shared<apiserver::NodeTokens>(apiserver::node_tokens_path(data_dir)));
     std::vector<std::unique_ptr<apiserver::HttpServer>> servers;
-    if (secure) {
+    // One listener: HTTPS with tls, plain HTTP without; null after printing why it failed.
+    // serving() announces it, once everything a client needs (the kubeconfig) is written.
+    auto listen = [&](const std::string& address, uint16_t port, std::optional<apiserver::TlsOptions> tls,
+                      apiserver::Handler handler) -> apiserver::HttpServer* {
         apiserver::HttpServerOptions options;
-        options.address = secure_address;
-        options.port = secure_port;
+        options.address = address;
+        options.port = port;
         options.threads = threads;
         options.request_timeout = std::chrono::seconds(request_timeout);
-        options.tls = apiserver::TlsOptions{pki->files.server_cert, pki->files.server_key, pki->files.ca_cert};
-        auto server = apiserver::HttpServer::listen(options, apiserver::make_api_handler(&registry, &authenticator));
+        options.tls = std::move(tls);
+        auto server = apiserver::HttpServer::listen(options, std::move(handler));
         if (!server) {
             std::fprintf(stderr, "skiff server: %s\n", server.error().what().c_str());
-            return 1;
+            return nullptr;
         }
+        servers.push_back(std::move(*server));
+        return servers.back().get();
+    };
+    auto serving = [&](const char* scheme, const std::string& address, const apiserver::HttpServer& server) {
+        std::fprintf(stderr, "skiff server: serving the Kubernetes API on %s://%s:%u\n", scheme,
+                     url_host(address).c_str(), server.port());
+    };
+    if (secure) {
+        auto* server = listen(secure_address, secure_port,
+                              apiserver::TlsOptions{pki->files.server_cert, pki->files.server_key, pki->files.ca_cert},
+                              apiserver::make_api_handler(&registry, &authenticator));
+        if (!server) return 1;
         // The kubeconfig points at the port really bound (--listen ...:0) and at loopback for a wildcard.
         std::string host = secure_address == "0.0.0.0" ? "127.0.0.1" : secure_address == "::" ? "::1" : secure_address;
-        std::string url = "https://" + url_host(host) + ":" + std::to_string((*server)->port());
+        std::string url = "https://" + url_host(host) + ":" + std::to_string(server->port());
         if (auto r = apiserver::write_admin_kubeconfig(pki->files, url); !r) {
             std::fprintf(stderr, "skiff server: %s\n", r.error().what().c_str());
             return 1;
         }
         std::fprintf(stderr, "skiff server: admin kubeconfig: %s (`skiff kubeconfig` prints it)\n",
                      pki->files.kubeconfig.c_str());
-        std::fprintf(stderr, "skiff server: serving the Kubernetes API on https://%s:%u\n",
-                     url_host(secure_address).c_str(), (*server)->port());
-        servers.push_back(std::move(*server));
+        serving("https", secure_address, *server);
     }
     if (insecure) {
-        apiserver::HttpServerOptions options;
-        options.address = insecure_address;
-        options.port = insecure_port;
-        options.threads = threads;
-        options.request_timeout = std::chrono::seconds(request_timeout);
-        auto server = apiserver::HttpServer::listen(options, apiserver::make_api_handler(&registry));
-        if (!server) {
-            std::fprintf(stderr, "skiff server: %s\n", server.error().what().c_str());
-            return 1;
-        }
-        std::fprintf(stderr, "skiff server: serving the Kubernetes API on http://%s:%u\n",
-                     url_host(insecure_address).c_str(), (*server)->port());
-        servers.push_back(std::move(*server));
+        auto* server = listen(insecure_address, insecure_port, std::nullopt, apiserver::make_api_handler(&registry));
+        if (!server) return 1;
+        serving("http", insecure_address, *server);
     }
     std::thread waiter([&] {
         // Wakes every 10 s to hand freed heap back to the kernel (an idle server shrinks after a burst).
