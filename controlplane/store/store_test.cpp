@@ -489,9 +489,26 @@ TEST_P(StoreTest, WatchFromACompactedRevisionFails) {
     update("/c/a", "4");
     KeyValue now = update("/c/a", "5");
     ASSERT_TRUE(store_->compact(now.mod_revision));
-    (void)behind;  // its events are queued in memory: still delivered
-    auto queued = collect(**behind, 2);
-    EXPECT_EQ(queued.size(), 2u);
+    if (GetParam().name == "sqlite") {
+        auto queued = collect(**behind, 2);  // SQLite's watcher has them queued in memory: still delivered
+        EXPECT_EQ(queued.size(), 2u);
+        return;
+    }
+    // etcd: the stream may not have carried them before the compaction; then etcd cancels the watch
+    // and next() says compacted. Either way nothing is skipped silently.
+    std::vector<Event> got;
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    bool compacted = false;
+    while (got.size() < 2 && !compacted && std::chrono::steady_clock::now() < deadline) {
+        auto r = (*behind)->next(100ms);
+        if (!r) {
+            EXPECT_EQ(r.error().code(), errc::compacted) << r.error().what();
+            compacted = true;
+        } else {
+            for (auto& e : *r) got.push_back(std::move(e));
+        }
+    }
+    EXPECT_TRUE(got.size() == 2u || compacted) << got.size() << " events and no compacted error";
 }
 
 TEST_P(StoreTest, CloseWakesABlockedNext) {
