@@ -7,6 +7,7 @@
 #include "skiff/apiserver/authentication.hpp"
 #include "skiff/apiserver/authorization.hpp"
 #include "skiff/apiserver/discovery.hpp"
+#include "skiff/apiserver/openapi.hpp"
 
 namespace skiff::apiserver {
 
@@ -126,6 +127,18 @@ Handler make_api_handler(Registry* registry, const Authenticator* authenticator)
             // apply, with validation left to the server (fieldValidation=Strict), as observed in
             // ../shared/design/KUBECTL-WIRE.md. JSON here would fail kubectl's protobuf parser.
             return Response{200, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf", "", {}};
+        }
+        if (p.size() == 2 && p[0] == "openapi" && p[1] == "v3")
+            return Response{200, "application/json", openapi_v3_index(), {}};
+        if (p.size() >= 3 && p[0] == "openapi" && p[1] == "v3") {
+            std::string gv = p[2];
+            for (size_t i = 3; i < p.size(); ++i) gv += "/" + p[i];
+            const OpenApiDocument* doc = openapi_v3_document(gv);
+            if (!doc) return not_found(req);
+            // The index links each document by its hash, so a client may keep what it fetched by that URL.
+            std::string cache = req.param("hash") == doc->hash ? "public, immutable" : "no-cache, private";
+            return Response{200, "application/json", doc->json,
+                            {{"Cache-Control", cache}, {"Etag", "\"" + doc->hash + "\""}}};
         }
         if (!p.empty() && (p[0] == "version" || p[0] == "api" || p[0] == "apis")) return discovery(req, p);
         return not_found(req);
