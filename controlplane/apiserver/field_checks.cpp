@@ -13,7 +13,11 @@
 namespace skiff::apiserver::strategy_detail {
 
 Path Path::child(std::string_view name) const {
-    return Path(text_.empty() ? std::string(name) : text_ + "." + std::string(name));
+    std::string text;  // one allocation at most: paths are built for every checked field
+    text.reserve(text_.size() + 1 + name.size());
+    if (!text_.empty()) text.append(text_).push_back('.');
+    text.append(name);
+    return Path(std::move(text));
 }
 
 namespace {

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <tuple>
@@ -128,6 +129,14 @@ Table parse_table() {
                 if (it == t.messages.end()) bad_table("message " + f.message_name + " (used by " + name + ")");
                 f.message = &it->second;
             }
+    // Field lookups by name, inline members' fields included (own fields first, as JSON decoding does).
+    std::function<void(MessageDef&, const MessageDef&)> index = [&](MessageDef& into, const MessageDef& from) {
+        for (const auto& f : from.fields)
+            if (!f.is_inline()) into.by_name.emplace(f.json_name, &f);
+        for (const auto& f : from.fields)
+            if (f.is_inline() && f.message) index(into, *f.message);
+    };
+    for (auto& [name, m] : t.messages) index(m, m);
     for (auto& [api_version, kind, message] : kinds) {
         auto it = t.messages.find(message);
         if (it == t.messages.end()) bad_table("kind " + kind);
@@ -157,38 +166,45 @@ FieldPatchMeta effective(const FieldDef& f) {
     return m;
 }
 
-void collect_unknown(const MessageDef& m, const nlohmann::json& obj, const std::string& at, bool root,
+// path: the JSON path of obj, extended in place while walking (rendered only for an unknown field).
+void collect_unknown(const MessageDef& m, const nlohmann::json& obj, std::string& path, bool root,
                      std::vector<std::string>& out) {
     if (!obj.is_object()) return;
+    size_t at = path.size();
     for (const auto& [key, value] : obj.items()) {
         if (root && (key == "apiVersion" || key == "kind")) continue;
         const FieldDef* f = m.field(key);
-        std::string path = at + "." + key;
+        path.append(".").append(key);
         if (!f) {
             out.push_back(path);
-            continue;
+        } else if (f->type == FieldType::message && !value.is_null()) {
+            if (f->container == FieldDef::Container::single) {
+                collect_unknown(*f->message, value, path, false, out);
+            } else if (f->container == FieldDef::Container::list && value.is_array()) {
+                size_t list_at = path.size();
+                for (size_t i = 0; i < value.size(); ++i) {
+                    path.append("[").append(std::to_string(i)).append("]");
+                    collect_unknown(*f->message, value[i], path, false, out);
+                    path.resize(list_at);
+                }
+            } else if (f->container == FieldDef::Container::map && value.is_object()) {
+                size_t map_at = path.size();
+                for (const auto& [k, v] : value.items()) {
+                    path.append(".").append(k);
+                    collect_unknown(*f->message, v, path, false, out);
+                    path.resize(map_at);
+                }
+            }
         }
-        if (f->type != FieldType::message || value.is_null()) continue;
-        if (f->container == FieldDef::Container::single) {
-            collect_unknown(*f->message, value, path, false, out);
-        } else if (f->container == FieldDef::Container::list && value.is_array()) {
-            for (size_t i = 0; i < value.size(); ++i)
-                collect_unknown(*f->message, value[i], path + "[" + std::to_string(i) + "]", false, out);
-        } else if (f->container == FieldDef::Container::map && value.is_object()) {
-            for (const auto& [k, v] : value.items()) collect_unknown(*f->message, v, path + "." + k, false, out);
-        }
+        path.resize(at);
     }
 }
 
 }  // namespace
 
 const FieldDef* MessageDef::field(std::string_view json_name) const {
-    for (const auto& f : fields)
-        if (!f.is_inline() && f.json_name == json_name) return &f;
-    for (const auto& f : fields)
-        if (f.is_inline() && f.message)
-            if (const FieldDef* inner = f.message->field(json_name)) return inner;
-    return nullptr;
+    auto it = by_name.find(json_name);
+    return it == by_name.end() ? nullptr : it->second;
 }
 
 const FieldDef* MessageDef::field_by_number(int number) const {
@@ -237,8 +253,9 @@ PatchSchema patch_schema(const ResourceInfo& info) {
 
 std::vector<std::string> unknown_fields(const ResourceInfo& info, const nlohmann::json& object) {
     std::vector<std::string> out;
+    std::string path;
     if (const MessageDef* m = message_for_kind(info.group, info.version, info.kind))
-        collect_unknown(*m, object, "", true, out);
+        collect_unknown(*m, object, path, true, out);
     return out;
 }
 

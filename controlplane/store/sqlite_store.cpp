@@ -107,6 +107,12 @@ public:
         return Lease(this, std::move(*db));
     }
 
+    // Hands the page caches of the idle connections back to the heap (an idle server's memory shrinks).
+    void release_idle_memory() {
+        std::lock_guard lock(mu_);  // a connection in free_ is used by no one while this is held
+        for (auto& db : free_) sqlite3_db_release_memory(db->handle());
+    }
+
 private:
     void give_back(std::unique_ptr<Db> db) {
         std::lock_guard lock(mu_);
@@ -628,7 +634,11 @@ private:
 
     void writer_loop() {
         bool periodic = options_.compact_interval.count() > 0;
-        auto next_sample = Clock::now() + options_.compact_interval;
+        auto next_sample = periodic ? Clock::now() + options_.compact_interval : Clock::time_point::max();
+        // After a few idle seconds the connections' page caches go back to the heap (which the server
+        // hands back to the kernel): a busy server keeps its cache, an idle one stays small.
+        constexpr auto kIdleRelease = std::chrono::seconds(3);
+        auto release_at = Clock::time_point::max();
         std::vector<std::unique_ptr<Op>> compacts;  // explicit compact() calls being worked on
         for (;;) {
             std::vector<std::unique_ptr<Op>> batch;
@@ -637,7 +647,8 @@ private:
                 auto ready = [&] {
                     return stop_ || !queue_.empty() || !compacts.empty() || auto_target_ > compacted_.load();
                 };
-                if (periodic) cv_.wait_until(lock, next_sample, ready);
+                auto wake = std::min(next_sample, release_at);
+                if (wake != Clock::time_point::max()) cv_.wait_until(lock, wake, ready);
                 else cv_.wait(lock, ready);
                 if (stop_ && queue_.empty()) break;
                 while (!queue_.empty() && batch.size() < options_.max_batch) {
@@ -653,11 +664,18 @@ private:
             }
             if (!batch.empty()) {
                 commit_batch(batch);
+                release_at = Clock::now() + kIdleRelease;
                 continue;  // writes first; compaction proceeds between batches
+            }
+            if (Clock::now() >= release_at) {
+                sqlite3_db_release_memory(writer_->handle());
+                readers_.release_idle_memory();
+                release_at = Clock::time_point::max();
             }
             int64_t target = auto_target_;
             for (auto& c : compacts) target = std::max(target, c->expected);
             if (target > compacted_.load()) {
+                release_at = Clock::now() + kIdleRelease;
                 if (auto s = compact_step(target); !s) {
                     for (auto& c : compacts) c->done.set_value(s.error());
                     compacts.clear();

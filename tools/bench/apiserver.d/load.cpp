@@ -7,7 +7,10 @@
 //            --clients connections can; prints the time taken.
 //   run:     --mode create|get|list|update|mixed for --warmup + --seconds; per-verb latencies and
 //   rates of
-//            the requests started after the warm-up.
+//            the requests started after the warm-up. With --pace R the clients together send R
+//            requests/s on a fixed schedule (open loop) instead of each sending its next request
+//            when the last one is answered; a request's latency then counts from when it was due,
+//            so a server that falls behind its schedule is charged for the wait.
 //   watch:   --watchers connections watch /api/v1/pods from the current resourceVersion while
 //   --writers
 //            connections update pods at --rate writes/s; every watcher must get every update
@@ -85,6 +88,7 @@ struct Options {
     int watchers = 1000;
     int writers = 4;
     double rate = 100;
+    double pace = 0;  // run: requests/s of all clients together on a schedule; 0: back-to-back
     std::string summary;
     std::string label;  // prefix of the summary keys; default the mode (run) or the command
 };
@@ -131,6 +135,8 @@ Options parse(int argc, char** argv) {
             o.writers = static_cast<int>(number(i));
         else if (a == "--rate")
             o.rate = number(i);
+        else if (a == "--pace")
+            o.pace = number(i);
         else if (a == "--summary")
             o.summary = text(i);
         else if (a == "--label")
@@ -445,6 +451,12 @@ awaitable<void> run_client(asio::io_context& io, RunState& st, int id) {
         p.seq = to_int(json_string(res.body(), "bench.skiff.dev/seq"));
     }
     size_t next_owned = 0;
+    // --pace: request k of all clients is due at the warm-up's start + k / pace; this client sends
+    // k = id, id + clients, ...
+    asio::steady_timer timer(io);
+    int64_t paced_start = st.measure_from - static_cast<int64_t>(o.warmup * 1e9);  // the run's start
+    int64_t next_k = id;
+    int64_t due = 0;
     std::vector<std::string>
         created;  // pods this client created and has not deleted yet (namespace bench-0)
     int64_t created_seq = 0;
@@ -453,6 +465,7 @@ awaitable<void> run_client(asio::io_context& io, RunState& st, int id) {
     auto record = [&](const char* verb, int64_t t0, unsigned status,
                       unsigned expected) -> VerbStats& {
         auto& s = st.stats[verb];
+        if (due && due < t0) t0 = due;  // paced: late sends count as latency
         if (t0 >= st.measure_from) {
             s.us.push_back(static_cast<double>(now_ns() - t0) / 1000);
             if (status == 409 && std::string_view(verb) == "update")
@@ -463,6 +476,15 @@ awaitable<void> run_client(asio::io_context& io, RunState& st, int id) {
         return s;
     };
     while (now_ns() < st.end) {
+        if (o.pace > 0) {
+            due = paced_start + static_cast<int64_t>(static_cast<double>(next_k) * 1e9 / o.pace);
+            next_k += o.clients;
+            if (due >= st.end) break;
+            if (due > now_ns()) {
+                timer.expires_after(std::chrono::nanoseconds(due - now_ns()));
+                co_await timer.async_wait(use_awaitable);
+            }
+        }
         int r = static_cast<int>(rng() % static_cast<uint64_t>(wsum));
         int64_t t0 = 0;
         if ((r -= w.create) < 0 || (o.mode == "create" && created.empty())) {
@@ -545,8 +567,10 @@ int run(const Options& o) {
     // Requests are counted when they started after the warm-up and before the end; the last ones
     // finish after it, so the window is from the warm-up's end to the end, not to the last
     // response.
-    std::printf("%s: %d clients, %.1f s after %.1f s of warm-up\n", o.mode.c_str(), o.clients,
+    std::printf("%s: %d clients, %.1f s after %.1f s of warm-up", o.mode.c_str(), o.clients,
                 o.seconds, o.warmup);
+    if (o.pace > 0) std::printf(", paced at %.0f requests/s together", o.pace);
+    std::printf("\n");
     double total = report_verbs(st.stats, o.seconds, summary);
     double writes = 0;
     for (const char* v : {"create", "update", "delete"})

@@ -4,6 +4,7 @@
 // strict field validation and strategic merge patch.
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -51,6 +52,7 @@ struct FieldDef {
 struct MessageDef {
     std::string name;  // "core.v1.PodSpec", "apps.v1.Deployment", "meta.v1.ObjectMeta"
     std::vector<FieldDef> fields;
+    std::map<std::string, const FieldDef*, std::less<>> by_name;  // every JSON name, inline members' too
 
     // The field by JSON name, looking into inline members (Volume's VolumeSource); nullptr if none.
     const FieldDef* field(std::string_view json_name) const;
