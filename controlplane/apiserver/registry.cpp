@@ -22,6 +22,13 @@ namespace skiff::apiserver {
 
 using json = nlohmann::json;
 
+const json& member_or_null(const json& object, std::string_view key) {
+    static const json null;
+    if (!object.is_object()) return null;
+    auto it = object.find(key);
+    return it == object.end() ? null : *it;
+}
+
 Response object_response(int code, const json& j) {
     return Response{code, "application/json", j.dump(-1, ' ', false, json::error_handler_t::replace), {}};
 }
@@ -204,11 +211,11 @@ bool check_type(const json& obj, const ResourcePath& path, Response& error) {
 // The resourceVersion is the store's, never stored.
 void carry_over(json& updated, const json& old, const ResourceInfo& info) {
     json& meta = updated["metadata"];
-    const json& old_meta = old.contains("metadata") ? old["metadata"] : json::object();
+    const json& old_meta = member_or_null(old, "metadata");
     for (const char* kept : {"uid", "creationTimestamp", "namespace", "name", "generation"})
         if (old_meta.contains(kept)) meta[kept] = old_meta[kept];
     meta.erase("resourceVersion");
-    if (updated.value("spec", json()) != old.value("spec", json())) meta["generation"] = old_meta.value("generation", 1) + 1;
+    if (member_or_null(updated, "spec") != member_or_null(old, "spec")) meta["generation"] = old_meta.value("generation", 1) + 1;
     updated["kind"] = info.kind;
     updated["apiVersion"] = info.group_version();
 }
@@ -470,7 +477,7 @@ Response Registry::list(const Request& req, const ResourcePath& path) {
             json obj = with_version(kv);
             const json& meta = obj["metadata"];
             if (!fields_match(obj, fields)) continue;
-            if (!selector.empty() && !labels_match(meta.contains("labels") ? meta["labels"] : json(), selector)) continue;
+            if (!selector.empty() && !labels_match(member_or_null(meta, "labels"), selector)) continue;
             items.push_back(std::move(obj));
             ++count;
         }
@@ -680,7 +687,7 @@ Response Registry::commit_update(const Request& req, const ResourcePath& path, c
     if (auto errors = validate_update(info, updated, old); !errors.empty()) return invalid_response(info, path.name, errors);
     // Field ownership of ordinary writes is recorded once server-side apply manages the object (an object
     // never applied server-side has none to keep; its fields go to "before-first-apply" at the first apply).
-    const json& old_managed = old_meta.contains("managedFields") ? old_meta["managedFields"] : json();
+    const json& old_managed = member_or_null(old_meta, "managedFields");
     if (old_managed.is_array() && !old_managed.empty() && req.header("content-type").rfind("application/apply-patch", 0) != 0) {
         std::string manager = req.param("fieldManager");
         if (manager.empty()) manager = req.header("user-agent").substr(0, req.header("user-agent").find('/'));

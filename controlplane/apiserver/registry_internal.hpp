@@ -6,10 +6,15 @@
 
 #include <ctime>
 #include <string>
+#include <string_view>
 
 #include "skiff/apiserver/registry.hpp"
 
 namespace skiff::apiserver {
+
+// object[key], or a null when object is not an object or has no such member: read in place, where
+// `cond ? object[key] : json()` would copy the member into a temporary.
+const nlohmann::json& member_or_null(const nlohmann::json& object, std::string_view key);
 
 Response object_response(int code, const nlohmann::json& j);
 // A metav1.Status failure with details naming the object (kubectl prints them).

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <random>
 
+#include "registry_internal.hpp"
 #include "skiff/apiserver/registry.hpp"
 #include "skiff/apiserver/tables.hpp"
 #include "skiff/apiserver/watch_cache.hpp"
@@ -22,8 +23,7 @@ struct WatchFilter {
         if (!obj.is_object()) return false;
         if (!fields_match(obj, fields)) return false;
         if (labels.empty()) return true;
-        const json& meta = obj.contains("metadata") ? obj["metadata"] : json();
-        return labels_match(meta.is_object() && meta.contains("labels") ? meta["labels"] : json(), labels);
+        return labels_match(member_or_null(member_or_null(obj, "metadata"), "labels"), labels);
     }
 };
 
