@@ -94,7 +94,9 @@ void write(Level level, std::string_view message) {
     } else if (s.file.valid()) {
         line = now_rfc3339() + " " + level_name(level) + ": " + std::string(message) + "\n";
     } else {
-        line = std::string(level == Level::error ? "skiff: " : "skiff: ") + std::string(message) + "\n";
+        // A warning says so: the command went on, but something was not done.
+        line = std::string(level == Level::warning ? "skiff: warning: " : "skiff: ") +
+               std::string(message) + "\n";
     }
     int fd = s.file.valid() ? s.file.get() : STDERR_FILENO;
     // One write per line so concurrent writers to an O_APPEND file never interleave mid-line.

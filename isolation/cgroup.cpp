@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 #include <chrono>
 #include <set>
@@ -246,6 +247,14 @@ bool any_blkio(const BlockIoResources& b) {
 
 }  // namespace
 
+bool has_limits(const Resources& r) {
+    const auto& m = r.memory;
+    return (m && (any_memory(*m) || m->kernel || m->kernel_tcp)) ||
+           (r.cpu && (any_cpu(*r.cpu) || any_cpuset(*r.cpu))) || (r.pids && r.pids->limit > 0) ||
+           (r.block_io && any_blkio(*r.block_io)) || !r.hugepage_limits.empty() ||
+           !r.unified.empty();
+}
+
 Result<CgroupLayout> parse_cgroup_layout(const std::string& mountinfo,
                                          const std::string& v2_root_controllers) {
     CgroupLayout layout;
@@ -307,7 +316,58 @@ Cgroup Cgroup::open(const CgroupLayout& layout, const std::string& path) {
     for (auto& c : split(path, '/'))
         if (!c.empty() && c != "." && c != "..") impl->parts.push_back(c);
     for (auto& c : impl->parts) impl->path += "/" + c;
+    // A container's cgroup is never a hierarchy's root: destroy() or a limit there would hit the
+    // whole host. A container without a cgroup (rootless) records an empty path; callers check.
+    assert(!impl->parts.empty() && "Cgroup::open of a hierarchy root");
     return Cgroup(std::move(impl));
+}
+
+namespace {
+
+bool writable(const std::string& path) {
+    return ::faccessat(AT_FDCWD, path.c_str(), W_OK, AT_EACCESS) == 0;
+}
+
+// The calling process's cgroup2 path ("0::/a/b" in /proc/self/cgroup), "" if it has none.
+std::string own_unified_path() {
+    auto text = fs::read_file("/proc/self/cgroup");
+    if (!text) return "";
+    for (const auto& line : split(*text, '\n'))
+        if (line.rfind("0::", 0) == 0) return line.substr(3);
+    return "";
+}
+
+}  // namespace
+
+std::string Cgroup::blocking_dir(const CgroupLayout& layout, const std::string& path) {
+    auto parts = path_components(path);
+    if (!parts) return path;
+    for (const auto& root : hierarchy_roots(layout)) {
+        // The deepest level that exists: a missing one below it is made there.
+        std::string dir = root;
+        size_t depth = 0;
+        for (; depth < parts->size(); ++depth) {
+            std::string next = dir + "/" + (*parts)[depth];
+            struct stat st{};
+            if (::stat(next.c_str(), &st) != 0) break;
+            dir = next;
+        }
+        bool exists = depth == parts->size();
+        if (exists ? !writable(dir + (root == layout.unified ? "/cgroup.procs" : "/tasks"))
+                   : !writable(dir))
+            return dir;
+        if (root != layout.unified) continue;
+        std::string own = own_unified_path();
+        std::vector<std::string> own_parts;
+        for (auto& c : split(own, '/'))
+            if (!c.empty()) own_parts.push_back(c);
+        std::string common = root;
+        for (size_t i = 0; i < own_parts.size() && i < parts->size() && own_parts[i] == (*parts)[i];
+             ++i)
+            common += "/" + own_parts[i];
+        if (!writable(common + "/cgroup.procs")) return common;
+    }
+    return "";
 }
 
 Result<Cgroup> Cgroup::create(const CgroupLayout& layout, const std::string& path) {

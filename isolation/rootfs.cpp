@@ -174,8 +174,22 @@ int mount_one(const RootfsPlan& plan, int rootfd, const MountStep& m, ChildError
             }
         }
     } else {
-        if (mount(m.source.empty() ? m.fstype.c_str() : m.source.c_str(), where.text,
-                  m.fstype.c_str(), f.flags & ~MS_REMOUNT, data) != 0)
+        int rc = mount(m.source.empty() ? m.fstype.c_str() : m.source.c_str(), where.text,
+                       m.fstype.c_str(), f.flags & ~MS_REMOUNT, data);
+        if (rc != 0 && errno == EPERM && plan.user_namespace && m.fstype == "sysfs") {
+            // sysfs mounts only for the owner of the network namespace: a user namespace that
+            // shares the host's gets the host's /sys bound (recursively) instead, as runc does.
+            rc = mount("/sys", where.text, nullptr, MS_BIND | MS_REC, nullptr);
+            unsigned long keep = f.flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+            if (rc == 0 && keep != 0) {
+                target.reset(open_in_root(rootfd, dest, O_PATH | O_CLOEXEC));
+                FdPath top(target.get());
+                if (target.get() < 0 || remount_bind(top.text, keep, true) != 0)
+                    return err.fail(errno, "remount the bound /sys on %s with its options", dest);
+            }
+            if (rc != 0) return err.fail(errno, "bind /sys on %s (sysfs was refused)", dest);
+        }
+        if (rc != 0)
             return err.fail(errno, "mount %s (%s) on %s", m.source.c_str(), m.fstype.c_str(),
                             dest);
     }
@@ -508,8 +522,16 @@ int prepare_rootfs(const RootfsPlan& plan, RootfsProgress& progress, bool stop_b
         unsigned long prop = plan.root_propagation ? plan.root_propagation : (MS_SLAVE | MS_REC);
         if (mount(nullptr, "/", nullptr, prop, nullptr) != 0)
             return err.fail(errno, "set propagation of /");
-        if (mount(rootfs, rootfs, nullptr, MS_BIND | MS_REC, nullptr) != 0)
+        if (mount(rootfs, rootfs, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+            // In a user namespace the container's root is an ordinary host user.
+            if (errno == EACCES && plan.user_namespace)
+                return err.fail(errno,
+                                "bind mount rootfs %s: the container's root (its mapped host "
+                                "uid) cannot reach it; make the rootfs and its parent "
+                                "directories accessible to that uid (chown the rootfs to it)",
+                                rootfs);
             return err.fail(errno, "bind mount rootfs %s", rootfs);
+        }
         progress.bound = true;
     }
     Fd root(open(rootfs, O_DIRECTORY | O_CLOEXEC));

@@ -14,9 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "hooks.hpp"
 #include "launch.hpp"
@@ -26,6 +28,7 @@
 #include "skiff/base/process.hpp"
 #include "skiff/base/unique_fd.hpp"
 #include "skiff/isolation/cgroup.hpp"
+#include "skiff/isolation/id_map.hpp"
 
 namespace skiff::runtime {
 namespace {
@@ -130,7 +133,13 @@ public:
     }
     static Result<ContainerDir> make_new(const std::string& root, const std::string& id) {
         SKIFF_TRY(validate_container_id(id));
-        SKIFF_TRY_CTX(fs::make_dirs(root, 0711), "state root");
+        if (auto made = fs::make_dirs(root, 0711); !made) {
+            if (made.error().code() == EACCES && geteuid() != 0)
+                return std::move(made).error().context(
+                    "state root (uid " + std::to_string(geteuid()) +
+                    " may not write it: set XDG_RUNTIME_DIR or pass --root)");
+            return std::move(made).error().context("state root");
+        }
         std::string dir = root + "/" + id;
         if (::mkdir(dir.c_str(), 0711) != 0) {
             if (errno == EEXIST)
@@ -184,25 +193,41 @@ ContainerState to_state(const ContainerDir& dir, const Record& r) {
     return s;
 }
 
-// The user name for `list`, read from /etc/passwd directly: skiff-oci is linked statically and
-// glibc's NSS lookups would need its shared libraries at run time.
-std::string owner_name() {
-    std::string uid = std::to_string(geteuid());
-    auto passwd = fs::read_file("/etc/passwd");
-    if (!passwd) return uid;
-    size_t pos = 0;
-    while (pos < passwd->size()) {
-        size_t end = passwd->find('\n', pos);
-        if (end == std::string::npos) end = passwd->size();
-        std::string_view line(passwd->data() + pos, end - pos);
-        // name:password:uid:...
-        size_t a = line.find(':'), b = a == std::string_view::npos ? a : line.find(':', a + 1);
-        size_t c = b == std::string_view::npos ? b : line.find(':', b + 1);
-        if (c != std::string_view::npos && line.substr(b + 1, c - b - 1) == uid)
-            return std::string(line.substr(0, a));
-        pos = end + 1;
+// The (dev, inode) of a process's pid namespace; nullopt when it is gone or not ours to see.
+std::optional<std::pair<dev_t, ino_t>> pid_namespace_of(const std::string& proc_dir) {
+    struct stat st{};
+    if (::stat((proc_dir + "/ns/pid").c_str(), &st) != 0) return std::nullopt;
+    return std::pair{st.st_dev, st.st_ino};
+}
+
+// Every process of a container. With a cgroup: its members. Without one (rootless, nothing
+// delegated): the processes in the init's pid namespace when that is not the host's, else the
+// init alone, since nothing else marks which host processes belong to the container.
+Result<std::vector<pid_t>> container_pids(const Record& r) {
+    if (!r.cgroup_path.empty()) {
+        auto layout = isolation::detect_cgroup_layout();
+        if (!layout) return std::move(layout).error();
+        return isolation::Cgroup::open(*layout, r.cgroup_path).pids();
     }
-    return uid;
+    std::vector<pid_t> out;
+    if (!process_alive(r)) return out;
+    auto init_ns = pid_namespace_of("/proc/" + std::to_string(r.pid));
+    if (!init_ns || init_ns == pid_namespace_of("/proc/self")) {
+        out.push_back(r.pid);
+        return out;
+    }
+    DIR* d = ::opendir("/proc");
+    if (!d) return Error::from_errno("open /proc");
+    while (dirent* e = ::readdir(d)) {
+        char* end = nullptr;
+        long pid = strtol(e->d_name, &end, 10);
+        if (pid <= 0 || *end != '\0') continue;
+        if (pid_namespace_of(std::string("/proc/") + e->d_name) == init_ns)
+            out.push_back(static_cast<pid_t>(pid));
+    }
+    ::closedir(d);
+    std::sort(out.begin(), out.end());
+    return out;
 }
 
 std::string cgroup_path_for(const Spec& spec, const std::string& id, bool systemd) {
@@ -331,8 +356,28 @@ Result<std::pair<std::string, Spec>> load_config(const std::string& bundle,
     return std::pair{std::move(*text), std::move(*spec)};
 }
 
-Result<Created> do_create(const std::string& root, bool systemd, const CreateOptions& opt,
-                          bool keep_fifo) {
+// Whether a rootless container gets a cgroup: only where the caller may make it (a subtree
+// delegated to the user). Without one it stays in the caller's cgroups, which is an error only
+// when the config asks for limits, since they would silently not hold (runc refuses too).
+Result<bool> rootless_cgroup(const isolation::CgroupLayout& layout, const std::string& path,
+                             const Spec& spec, const std::string& id) {
+    std::string blocked = isolation::Cgroup::blocking_dir(layout, path);
+    if (blocked.empty()) return true;
+    std::string why = "uid " + std::to_string(geteuid()) + " may not write " + blocked;
+    if (spec.linux && spec.linux->resources && isolation::has_limits(*spec.linux->resources))
+        return Error(EPERM, "linux.resources: a rootless container needs a cgroup for its limits "
+                            "and cannot make " + path + " (" + why + "); delegate a cgroup "
+                            "subtree to this user and set linux.cgroupsPath inside it, or "
+                            "drop the limits");
+    log::warning("rootless: container " + id + " runs without a cgroup of its own (" + why +
+                 "): resource limits and pause/resume are not available, ps and kill --all "
+                 "go by its pid namespace; delegate a cgroup subtree to this user and set "
+                 "linux.cgroupsPath inside it to have them");
+    return false;
+}
+
+Result<Created> do_create(const std::string& root, bool systemd, bool rootless,
+                          const CreateOptions& opt, bool keep_fifo) {
     if (systemd && !fs::exists("/run/systemd/system"))
         return Error(EINVAL, "--systemd-cgroup: systemd is not running on this host "
                              "(/run/systemd/system is missing); use the default cgroupfs driver");
@@ -364,6 +409,12 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
     auto layout = isolation::detect_cgroup_layout();
     if (!layout) return std::move(layout).error();
     std::string cgroup_path = cgroup_path_for(*spec, opt.id, systemd);
+    bool use_cgroup = true;
+    if (rootless) {
+        auto decided = rootless_cgroup(*layout, cgroup_path, *spec, opt.id);
+        if (!decided) return std::move(decided).error();
+        use_cgroup = *decided;
+    }
     auto plan_r = build_launch_plan(*spec, rootfs, bundle, opt, *layout, cgroup_path);
     if (!plan_r) return std::move(plan_r).error();
     LaunchPlan& plan = **plan_r;
@@ -379,11 +430,14 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
 
     // The cgroup2 directory first, so the init can be cloned straight into it; the v1
     // directories are made while the init sets up its namespaces.
-    auto made_cgroup =
-        isolation::Cgroup::create(*layout, cgroup_path, isolation::Cgroup::Part::unified);
-    if (!made_cgroup) return std::move(made_cgroup).error().context("cgroup " + cgroup_path);
-    isolation::Cgroup* cgroup = &undo.set_cgroup(std::move(*made_cgroup));
-    log::debug("create " + opt.id + ": cgroup ready");
+    isolation::Cgroup* cgroup = nullptr;
+    if (use_cgroup) {
+        auto made_cgroup =
+            isolation::Cgroup::create(*layout, cgroup_path, isolation::Cgroup::Part::unified);
+        if (!made_cgroup) return std::move(made_cgroup).error().context("cgroup " + cgroup_path);
+        cgroup = &undo.set_cgroup(std::move(*made_cgroup));
+        log::debug("create " + opt.id + ": cgroup ready");
+    }
     std::string fifo_path = dir->file(kFifo);
     if (::mkfifo(fifo_path.c_str(), 0600) != 0) return Error::from_errno("mkfifo " + fifo_path);
     UniqueFd fifo(::open(fifo_path.c_str(), O_RDWR | O_CLOEXEC));
@@ -396,13 +450,17 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
     plan.fifo_fd = fifo.get();
     plan.lock_fd = dir->lock_fd();
 
-    auto unified_dir = cgroup->open_unified_dir();
-    if (!unified_dir) return std::move(unified_dir).error().context("cgroup " + cgroup_path);
+    UniqueFd unified_dir;
+    if (cgroup) {
+        auto opened = cgroup->open_unified_dir();
+        if (!opened) return std::move(opened).error().context("cgroup " + cgroup_path);
+        unified_dir = std::move(*opened);
+    }
 
     if (plan.join_pid_fd >= 0 && ::setns(plan.join_pid_fd, CLONE_NEWPID) != 0)
         return Error::from_errno("linux.namespaces: join pid namespace");
-    bool placed_by_clone = unified_dir->valid();
-    pid_t pid = clone_into_cgroup(static_cast<uint64_t>(plan.clone_flags), unified_dir->get(),
+    bool placed_by_clone = unified_dir.valid();
+    pid_t pid = clone_into_cgroup(static_cast<uint64_t>(plan.clone_flags), unified_dir.get(),
                                   placed_by_clone);
     if (pid < 0) return Error::from_errno("clone container init");
     if (pid == 0) container_init(plan);
@@ -410,34 +468,38 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
     child_end.reset();
     log::debug("create " + opt.id + ": init cloned");
 
-    SKIFF_TRY_CTX(isolation::Cgroup::create(*layout, cgroup_path, isolation::Cgroup::Part::v1),
-                  "cgroup " + cgroup_path);
-    isolation::Resources resources =
-        spec->linux && spec->linux->resources ? *spec->linux->resources : isolation::Resources{};
-    // Only when the config manages devices: the default device list is then added to it.
-    if (spec->linux && spec->linux->resources && !resources.devices.empty())
-        add_default_device_rules(resources);
-    SKIFF_TRY_CTX(cgroup->apply(resources), "linux.resources");
-    auto v1_tasks = cgroup->open_v1_tasks();
-    if (!v1_tasks) return std::move(v1_tasks).error().context("cgroup " + cgroup_path);
-    if (v1_tasks->size() > LaunchPlan::kMaxTaskFds)
-        return Error(E2BIG, "cgroup: more v1 hierarchies than skiff-oci can join");
-    log::debug("create " + opt.id + ": cgroup ready");
-
-    if (!plan.uid_map.empty()) {
-        SKIFF_TRY_CTX(fs::write_file("/proc/" + std::to_string(pid) + "/uid_map", plan.uid_map),
-                      "linux.uidMappings");
-        SKIFF_TRY_CTX(fs::write_file("/proc/" + std::to_string(pid) + "/gid_map", plan.gid_map),
-                      "linux.gidMappings");
+    std::vector<UniqueFd> v1_tasks;
+    if (cgroup) {
+        SKIFF_TRY_CTX(
+            isolation::Cgroup::create(*layout, cgroup_path, isolation::Cgroup::Part::v1),
+            "cgroup " + cgroup_path);
+        isolation::Resources resources = spec->linux && spec->linux->resources
+                                             ? *spec->linux->resources
+                                             : isolation::Resources{};
+        // An unprivileged user cannot program the device controller (v1 devices.allow and the
+        // v2 BPF program need CAP_SYS_ADMIN on the host); in its user namespace the container
+        // has only the host nodes bound in, as with runc.
+        if (rootless) resources.devices.clear();
+        // Only when the config manages devices: the default device list is then added to it.
+        if (!resources.devices.empty()) add_default_device_rules(resources);
+        SKIFF_TRY_CTX(cgroup->apply(resources), "linux.resources");
+        auto tasks = cgroup->open_v1_tasks();
+        if (!tasks) return std::move(tasks).error().context("cgroup " + cgroup_path);
+        if (tasks->size() > LaunchPlan::kMaxTaskFds)
+            return Error(E2BIG, "cgroup: more v1 hierarchies than skiff-oci can join");
+        v1_tasks = std::move(*tasks);
+        log::debug("create " + opt.id + ": cgroup ready");
     }
+
+    if (!plan.uid_map.empty()) SKIFF_TRY(isolation::write_id_maps(pid, plan.uid_map, plan.gid_map));
 
     Record rec;
     rec.id = opt.id;
     rec.bundle = bundle;
     rec.rootfs = rootfs;
     rec.created = now_rfc3339();
-    rec.owner = owner_name();
-    rec.cgroup_path = cgroup_path;
+    rec.owner = isolation::user_name(geteuid());
+    rec.cgroup_path = cgroup ? cgroup_path : "";  // "": no cgroup of its own (rootless)
     rec.config = *config_text;
     rec.pid = pid;
     rec.start_time = read_process_stat(pid).value_or(ProcessStat{}).start_time;
@@ -447,15 +509,15 @@ Result<Created> do_create(const std::string& root, bool systemd, const CreateOpt
 
     std::string creating_state = state_json_for(rec, ContainerStatus::creating);
     // Without CLONE_INTO_CGROUP (kernels before 5.7) the cgroup2 side is a classic migration.
-    if (!placed_by_clone && unified_dir->valid())
+    if (!placed_by_clone && unified_dir.valid())
         SKIFF_TRY_CTX(fs::write_file(cgroup->dir_for("") + "/cgroup.procs", std::to_string(pid)),
                       "join cgroup");
     if (spec->process && spec->process->oom_score_adj)
         SKIFF_TRY_CTX(fs::write_file("/proc/" + std::to_string(pid) + "/oom_score_adj",
                                      std::to_string(*spec->process->oom_score_adj)),
                       "process.oomScoreAdj");
-    SKIFF_TRY(send_go(parent_end.get(), *v1_tasks));
-    v1_tasks->clear();
+    SKIFF_TRY(send_go(parent_end.get(), v1_tasks));
+    v1_tasks.clear();
     SKIFF_TRY(write_all_fd(parent_end.get(), creating_state));
 
     for (;;) {
@@ -560,11 +622,30 @@ Result<int> parse_signal(const std::string& text) {
     return Error(EINVAL, "unknown signal \"" + text + "\"");
 }
 
-Runtime::Runtime(std::string root, bool systemd_cgroup)
-    : root_(std::move(root)), systemd_cgroup_(systemd_cgroup) {}
+bool running_rootless() {
+    if (geteuid() != 0) return true;
+    // Root of a user namespace that does not map the whole id range (rootlesskit, a nested
+    // runtime) is no more privileged on the host than the user behind it.
+    auto map = fs::read_file("/proc/self/uid_map");
+    if (!map) return false;
+    std::istringstream in(*map);
+    uint64_t inside = 0, outside = 0, count = 0;
+    in >> inside >> outside >> count;
+    return !(inside == 0 && outside == 0 && count == 4294967295ULL);
+}
+
+Runtime::Runtime(std::string root, bool systemd_cgroup, std::optional<bool> rootless)
+    : root_(std::move(root)),
+      systemd_cgroup_(systemd_cgroup),
+      rootless_(rootless) {}
+
+bool Runtime::rootless() {
+    if (!rootless_) rootless_ = running_rootless();
+    return *rootless_;
+}
 
 Status Runtime::create(const CreateOptions& options) {
-    auto r = do_create(root_, systemd_cgroup_, options, false);
+    auto r = do_create(root_, systemd_cgroup_, rootless(), options, false);
     if (!r) return std::move(r).error();
     return {};
 }
@@ -620,7 +701,7 @@ Result<int> Runtime::run(const CreateOptions& options, bool detach) {
     for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD})
         sigaddset(&forward, s);
     if (!detach) sigprocmask(SIG_BLOCK, &forward, &old);
-    auto created = do_create(root_, systemd_cgroup_, options, true);
+    auto created = do_create(root_, systemd_cgroup_, rootless(), options, true);
     if (!created) {
         if (!detach) sigprocmask(SIG_SETMASK, &old, nullptr);
         return std::move(created).error();
@@ -661,10 +742,7 @@ Status Runtime::kill(const std::string& id, int signal, bool all) {
     auto rec = dir->read();
     if (!rec) return std::move(rec).error();
     if (all) {
-        auto layout = isolation::detect_cgroup_layout();
-        if (!layout) return std::move(layout).error();
-        auto cg = isolation::Cgroup::open(*layout, rec->cgroup_path);
-        auto pids = cg.pids();
+        auto pids = container_pids(*rec);
         if (!pids) return std::move(pids).error();
         for (pid_t p : *pids) ::kill(p, signal);
         return {};
@@ -695,11 +773,13 @@ Status Runtime::remove(const std::string& id, bool force) {
                 return Error(ETIMEDOUT, "container \"" + id + "\" did not exit after SIGKILL");
         }
     }
-    auto layout = isolation::detect_cgroup_layout();
-    if (!layout) return std::move(layout).error();
-    auto cg = isolation::Cgroup::open(*layout, rec->cgroup_path);
-    SKIFF_TRY_CTX(cg.destroy(), "remove cgroup of " + id);
-    log::debug("delete " + id + ": cgroup removed");
+    if (!rec->cgroup_path.empty()) {
+        auto layout = isolation::detect_cgroup_layout();
+        if (!layout) return std::move(layout).error();
+        auto cg = isolation::Cgroup::open(*layout, rec->cgroup_path);
+        SKIFF_TRY_CTX(cg.destroy(), "remove cgroup of " + id);
+        log::debug("delete " + id + ": cgroup removed");
+    }
     auto spec = rec->poststop ? parse_spec(rec->config) : Result<Spec>(Error("no poststop hooks"));
     if (spec && spec->hooks && !spec->hooks->poststop.empty()) {
         auto r = run_hooks(spec->hooks->poststop, "poststop",
@@ -754,9 +834,7 @@ Result<std::vector<pid_t>> Runtime::pids(const std::string& id) {
     if (!dir) return std::move(dir).error();
     auto rec = dir->read();
     if (!rec) return std::move(rec).error();
-    auto layout = isolation::detect_cgroup_layout();
-    if (!layout) return std::move(layout).error();
-    return isolation::Cgroup::open(*layout, rec->cgroup_path).pids();
+    return container_pids(*rec);
 }
 
 }  // namespace skiff::runtime

@@ -45,27 +45,23 @@ Spec default_spec(bool rootless, uint32_t uid, uint32_t gid) {
          .source = "mqueue",
          .options = {"nosuid", "noexec", "nodev"}},
     };
-    if (rootless) {
-        // An unprivileged user may not mount a fresh sysfs, and cannot mount cgroupfs at all;
-        // bind the host's /sys read-only instead, as `runc spec --rootless` does.
-        spec.mounts.push_back({.destination = "/sys",
-                               .type = "none",
-                               .source = "/sys",
-                               .options = {"rbind", "nosuid", "noexec", "nodev", "ro"}});
-    } else {
-        spec.mounts.push_back({.destination = "/sys",
-                               .type = "sysfs",
-                               .source = "sysfs",
-                               .options = {"nosuid", "noexec", "nodev", "ro"}});
+    // sysfs mounts for the owner of the network namespace, which a rootless container's new one
+    // is; where it is refused (a shared host netns), the runtime binds the host's /sys instead.
+    spec.mounts.push_back({.destination = "/sys",
+                           .type = "sysfs",
+                           .source = "sysfs",
+                           .options = {"nosuid", "noexec", "nodev", "ro"}});
+    // cgroup v1 file systems cannot be mounted in a user namespace at all.
+    if (!rootless)
         spec.mounts.push_back({.destination = "/sys/fs/cgroup",
                                .type = "cgroup",
                                .source = "cgroup",
                                .options = {"nosuid", "noexec", "nodev", "relatime", "ro"}});
-    }
 
     Linux linux;
     // runc --rootless drops the network namespace to share the host's; keeping it isolates
-    // the container (it gets only lo), which is the safer default.
+    // the container (it gets only lo), which is the safer default, and a user namespace's
+    // owner may make one.
     linux.namespaces = {{.type = "pid"}, {.type = "network"}, {.type = "ipc"},
                         {.type = "uts"}, {.type = "mount"},   {.type = "cgroup"}};
     if (rootless) {

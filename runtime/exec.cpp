@@ -95,6 +95,7 @@ Status open_init(const RecordedContainer& target, ExecPlan& plan) {
 }
 
 Status open_cgroups(const RecordedContainer& target, ExecPlan& plan) {
+    if (target.cgroup_path.empty()) return {};  // a rootless container without a cgroup
     auto layout = isolation::detect_cgroup_layout();
     if (!layout) return std::move(layout).error();
     auto cgroup = isolation::Cgroup::open(*layout, target.cgroup_path);

@@ -37,11 +37,9 @@ int clone_flag(const std::string& type) {
 
 namespace {
 
-std::string id_map_text(const std::vector<IdMapping>& maps) {
-    std::string out;
-    for (const auto& m : maps)
-        out += std::to_string(m.container_id) + " " + std::to_string(m.host_id) + " " +
-               std::to_string(m.size) + "\n";
+std::vector<isolation::IdRange> id_ranges(const std::vector<IdMapping>& maps) {
+    std::vector<isolation::IdRange> out;
+    for (const auto& m : maps) out.push_back({m.container_id, m.host_id, m.size});
     return out;
 }
 
@@ -205,8 +203,8 @@ Result<std::unique_ptr<LaunchPlan>> build_launch_plan(const Spec& spec, const st
     }
     plan->user_namespace = user_ns != nullptr;
     if (user_ns && user_ns->path.empty()) {
-        plan->uid_map = id_map_text(lx.uid_mappings);
-        plan->gid_map = id_map_text(lx.gid_mappings);
+        plan->uid_map = id_ranges(lx.uid_mappings);
+        plan->gid_map = id_ranges(lx.gid_mappings);
     }
     for (const auto& [clock, offset] : lx.time_offsets)
         plan->time_offsets += clock + " " + std::to_string(offset.secs) + " " +

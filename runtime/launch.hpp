@@ -13,6 +13,7 @@
 #include "skiff/base/unique_fd.hpp"
 #include "skiff/isolation/capabilities.hpp"
 #include "skiff/isolation/child_error.hpp"
+#include "skiff/isolation/id_map.hpp"
 #include "skiff/isolation/rootfs.hpp"
 #include "skiff/isolation/seccomp.hpp"
 #include "skiff/runtime/container.hpp"
@@ -38,7 +39,7 @@ struct LaunchPlan {
     };
     std::vector<Join> joins;  // user first; pid is joined by the parent before clone
     int join_pid_fd = -1;
-    std::string uid_map, gid_map;
+    std::vector<isolation::IdRange> uid_map, gid_map;  // a new user namespace's maps
     std::string time_offsets;  // "monotonic S N\nboottime S N\n"
 
     isolation::RootfsPlan rootfs;

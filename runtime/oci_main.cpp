@@ -30,7 +30,8 @@ constexpr const char* kVersion = "0.1.0";
 constexpr const char* kSpecVersion = "1.2.0";
 
 struct Global {
-    std::string root = "/run/skiff-oci";
+    std::string root;  // default: default_root()
+    std::string rootless = "auto";
     std::string log_path, log_format = "text";
     bool debug = false, systemd_cgroup = false;
 };
@@ -56,12 +57,23 @@ const char* kUsage =
     "  features  print the features JSON of this runtime\n"
     "\n"
     "global options:\n"
-    "  --root DIR              state directory (default /run/skiff-oci)\n"
+    "  --root DIR              state directory (default /run/skiff-oci; for a non-root user\n"
+    "                          $XDG_RUNTIME_DIR/skiff-oci)\n"
+    "  --rootless true|false|auto  run without root on the host: cgroups only where delegated\n"
+    "                          (auto: when not root, or root of a partial user namespace)\n"
     "  --log FILE              write log lines to FILE instead of stderr\n"
     "  --log-format text|json  log line format\n"
     "  --debug                 log debug lines\n"
     "  --systemd-cgroup        name cgroups the systemd way (slice:prefix:name)\n"
     "  --version, -v           print the version\n";
+
+// Like runc: root keeps its state in /run, another user under $XDG_RUNTIME_DIR (its own
+// tmpfs, removed at logout), since it may not write /run.
+std::string default_root() {
+    const char* xdg = getenv("XDG_RUNTIME_DIR");
+    if (geteuid() != 0 && xdg && *xdg) return std::string(xdg) + "/skiff-oci";
+    return "/run/skiff-oci";
+}
 
 int fail(const Error& e) {
     std::string msg = e.what();
@@ -490,13 +502,19 @@ int main(int argc, char** argv) {
         if (take_value(argc, argv, i, "root", g.root) || take_value(argc, argv, i, "log", g.log_path) ||
             take_value(argc, argv, i, "log-format", g.log_format))
             continue;
-        // Accepted for runc compatibility; they change nothing here.
-        if (take_value(argc, argv, i, "criu", ignored) || take_value(argc, argv, i, "rootless", ignored))
-            continue;
+        if (take_value(argc, argv, i, "rootless", g.rootless)) continue;
+        // Accepted for runc compatibility; it changes nothing here.
+        if (take_value(argc, argv, i, "criu", ignored)) continue;
         if (a == "--no-new-keyring") continue;
         std::fprintf(stderr, "skiff-oci: unknown global option %s (see skiff-oci --help)\n", a.c_str());
         return 1;
     }
+    if (g.rootless != "auto" && g.rootless != "true" && g.rootless != "false") {
+        std::fprintf(stderr, "skiff-oci: --rootless must be true, false or auto, not \"%s\"\n",
+                     g.rootless.c_str());
+        return 1;
+    }
+    if (g.root.empty()) g.root = default_root();
     if (g.log_format != "text" && g.log_format != "json") {
         std::fprintf(stderr, "skiff-oci: --log-format must be text or json, not \"%s\"\n",
                      g.log_format.c_str());
@@ -513,7 +531,8 @@ int main(int argc, char** argv) {
     }
     std::string cmd = argv[i++];
     std::vector<std::string> args(argv + i, argv + argc);
-    Runtime rt(g.root, g.systemd_cgroup);
+    Runtime rt(g.root, g.systemd_cgroup,
+               g.rootless == "auto" ? std::nullopt : std::optional<bool>(g.rootless == "true"));
     if (cmd == "spec") return cmd_spec(args);
     if (cmd == "create") return cmd_create(rt, args, false);
     if (cmd == "run") return cmd_create(rt, args, true);

@@ -35,6 +35,24 @@ Status validate_mappings(const std::vector<IdMapping>& mappings, const std::stri
             uint64_t{mappings[i].host_id} + mappings[i].size > (uint64_t{1} << 32))
             return Error(element(field, i) + ": range exceeds 2^32");
     }
+    // The kernel takes at most 340 lines (since 4.15) and refuses overlaps on either side with a
+    // bare EINVAL; say which ranges collide instead.
+    constexpr size_t kMaxLines = 340;
+    if (mappings.size() > kMaxLines)
+        return Error(field + ": " + std::to_string(mappings.size()) +
+                     " ranges; the kernel takes at most " + std::to_string(kMaxLines));
+    auto overlap = [](uint64_t a, uint64_t a_size, uint64_t b, uint64_t b_size) {
+        return a < b + b_size && b < a + a_size;
+    };
+    for (size_t i = 0; i < mappings.size(); ++i)
+        for (size_t j = 0; j < i; ++j) {
+            const auto& a = mappings[i];
+            const auto& b = mappings[j];
+            if (overlap(a.container_id, a.size, b.container_id, b.size))
+                return Error(element(field, i) + ": container ids overlap " + element(field, j));
+            if (overlap(a.host_id, a.size, b.host_id, b.size))
+                return Error(element(field, i) + ": host ids overlap " + element(field, j));
+        }
     return {};
 }
 

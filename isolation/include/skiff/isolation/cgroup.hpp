@@ -99,6 +99,13 @@ public:
     enum class Part { all, unified, v1 };
     [[nodiscard]] static Result<Cgroup> create(const CgroupLayout& layout, const std::string& path,
                                                Part part);
+    // Why the calling user could not create (or join) path: the first directory it lacks write
+    // access to, "" when it may make the cgroup in every hierarchy. That is the case in a
+    // subtree delegated to the user (chown'ed to it, as systemd's Delegate= does). On cgroup2,
+    // moving a process also needs cgroup.procs of the common ancestor of its current cgroup and
+    // the target writable, so that is checked too. How a rootless caller decides whether its
+    // container gets a cgroup.
+    static std::string blocking_dir(const CgroupLayout& layout, const std::string& path);
     // Refers to an existing container cgroup (for delete, kill --all, ps) without creating it.
     static Cgroup open(const CgroupLayout& layout, const std::string& path);
 
@@ -142,6 +149,10 @@ private:
     explicit Cgroup(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
+
+// Whether resources ask for anything besides device rules (a limit, a weight, a cpuset, a raw
+// v2 file): what a container cannot do without a cgroup of its own.
+bool has_limits(const Resources& resources);
 
 // Converts the cpu.shares value (2..262144) to cpu.weight (1..10000), as runc does.
 uint64_t cpu_shares_to_weight(uint64_t shares);

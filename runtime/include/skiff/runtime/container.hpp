@@ -87,7 +87,11 @@ struct UserIds {
 // holds that container's lock, so concurrent commands are serialised.
 class Runtime {
 public:
-    explicit Runtime(std::string root, bool systemd_cgroup = false);
+    // rootless: whether the caller lacks root on the host (runc's --rootless); unset, it is
+    // detected (running_rootless). A rootless runtime makes cgroups only where it may (a
+    // delegated subtree) and otherwise runs containers without one, warning what that loses.
+    explicit Runtime(std::string root, bool systemd_cgroup = false,
+                     std::optional<bool> rootless = std::nullopt);
 
     // Prepares everything and leaves the container's process waiting for start.
     [[nodiscard]] skiff::Status create(const CreateOptions& options);
@@ -101,7 +105,8 @@ public:
     // Removes a stopped (or, with force, any) container: process, cgroup, state; poststop hooks.
     [[nodiscard]] skiff::Status remove(const std::string& id, bool force);
     [[nodiscard]] Result<std::vector<ContainerState>> list();
-    // Pids of every process in the container's cgroup (host pid namespace).
+    // Pids of every process in the container's cgroup (host pid namespace); for a container
+    // without a cgroup (rootless), those in its pid namespace.
     [[nodiscard]] Result<std::vector<pid_t>> pids(const std::string& id);
 
     // exec into a created or running container: the process joins every namespace of the
@@ -117,9 +122,17 @@ public:
     const std::string& root() const { return root_; }
 
 private:
+    // Only create needs it: detected there, so other commands read no /proc file for it.
+    bool rootless();
+
     std::string root_;
     bool systemd_cgroup_;
+    std::optional<bool> rootless_;
 };
+
+// Whether this process is unprivileged on the host: not root, or root of a user namespace that
+// maps less than every id (as under rootlesskit).
+bool running_rootless();
 
 // Signal names ("KILL", "SIGKILL") and numbers ("9") to numbers.
 [[nodiscard]] Result<int> parse_signal(const std::string& text);
