@@ -66,10 +66,12 @@ ubundle() {
         "$BUNDLE/config.json" >"$TMP/config.new" || die "jq on the rootless config failed"
     as_user sh -c "cat > $BUNDLE/config.json" <"$TMP/config.new"
 }
-# The user's processes, but for a moment's grace: a killed container's processes vanish when
-# its init, reaped by the runtime, takes them along.
+# The user's live processes, after a grace period: a killed container's processes vanish when its
+# init, reaped by the runtime, takes them along. Zombies are dead already (the host's init reaps them,
+# on a busy machine not always within seconds).
+live_user_processes() { ps -o pid=,stat=,args= -u "$UID_U" | awk '$2 !~ /^Z/' || true; }
 user_processes() {
-    wait_until 2 sh -c "! pgrep -u $UID_U >/dev/null" || ps -o pid=,stat=,args= -u "$UID_U" || true
+    wait_until 10 sh -c "[ -z \"\$(ps -o stat= -u $UID_U | grep -v '^Z')\" ]" || live_user_processes
 }
 args_filter() { echo ".process.args = $(args_json "$@")"; }
 
