@@ -17,6 +17,7 @@
 
 #include "skiff/base/fs.hpp"
 #include "skiff/base/unique_fd.hpp"
+#include "skiff/isolation/cgroup_devices_bpf.hpp"
 
 namespace skiff::isolation {
 
@@ -540,12 +541,17 @@ Status Cgroup::apply(const Resources& r) {
         if (w == Where::none) return missing("hugepageLimits", "hugetlb");
         route(w, &Resources::hugepage_limits, r.hugepage_limits);
     }
+    // Without a v1 devices controller the list becomes an eBPF program on the cgroup2 directory.
+    bool device_filter = false;
     if (!r.devices.empty()) {
-        if (l.v1.count("devices"))
+        if (l.v1.count("devices")) {
             r1.devices = r.devices;
-        else if (l.unified.empty())
+        } else if (l.unified.empty()) {
             return missing("devices", "devices");
-        // Otherwise the device list is an eBPF program on the unified hierarchy (a later issue).
+        } else {
+            SKIFF_TRY(validate_device_rules(r.devices));
+            device_filter = true;
+        }
     }
     if (!r.unified.empty()) {
         if (l.unified.empty())
@@ -558,7 +564,14 @@ Status Cgroup::apply(const Resources& r) {
     auto w2 = v2_files(r2);
     if (!w2) return std::move(w2).error();
     SKIFF_TRY(impl_->write_v1(*w1, r1));
-    return impl_->write_v2(*w2);
+    SKIFF_TRY(impl_->write_v2(*w2));
+    if (device_filter) {
+        auto dir = open_unified_dir();
+        if (!dir) return std::move(dir).error();
+        SKIFF_TRY_CTX(attach_device_filter(dir->get(), r.devices),
+                      "linux.resources.devices: cgroup " + l.unified + impl_->path);
+    }
+    return {};
 }
 
 Status Cgroup::add_process(pid_t pid) {

@@ -135,8 +135,8 @@ Result<std::vector<std::pair<std::string, std::string>>> v2_files(const Resource
                          "linux.resources.hugepageLimits: bad page size \"" + h.page_size + "\"");
         out.emplace_back("hugetlb." + h.page_size + ".max", std::to_string(h.limit));
     }
-    // linux.resources.devices needs an eBPF program on v2 (a later issue); the runtime also creates
-    // only the allowed device nodes, so the rules are not written here.
+    // linux.resources.devices is no file on v2: Cgroup::apply attaches an eBPF program for it
+    // (cgroup_devices_bpf.cpp).
     for (const auto& [key, value] : r.unified) {
         if (key.empty() || key.find('/') != std::string::npos ||
             key.find("..") != std::string::npos)
