@@ -41,10 +41,10 @@ counter_container() {
 count_of() { cat "$TMP/count-$1/n" 2>/dev/null || echo 0; }
 # advancing ID: true if the counter moves within a second.
 advancing() {
-    local before
-    before=$(count_of "$1")
-    wait_until 1 eval '[[ $(count_of "$1") != "$before" ]]'
+    COUNTER_ID=$1 COUNTER_BEFORE=$(count_of "$1")
+    wait_until 1 counter_moved
 }
+counter_moved() { [[ $(count_of "$COUNTER_ID") != "$COUNTER_BEFORE" ]]; }
 
 check_pause_resume() {
     local before after
@@ -59,9 +59,9 @@ check_pause_resume() {
     capture oci list --format json
     assert_eq "pause: list says paused" paused "$(jq -r ".[] | select(.id == \"$ID\") | .status" <<<"$OUT")"
     before=$(count_of "$ID")
-    sleep 0.5
+    advancing "$ID" && fail "paused: the counter still advances" || ok "paused: the counter stands still for a second"
     after=$(count_of "$ID")
-    assert_eq "paused: the counter stands still" "$before" "$after"
+    assert_eq "paused: the counter's value" "$before" "$after"
 
     capture oci pause "$ID"
     assert_rc "pause of a paused container: exit 1" 1
@@ -365,7 +365,9 @@ check_events_stream() {
     assert_rc "events stream: ends with exit 0 when the container stops" 0 "$rc"
     assert_eq "events stream: container stopped" stopped "$(state_of "$ID")"
     assert_contains "events stream: an oom event" "$(cat "$out")" "{\"type\":\"oom\",\"id\":\"$ID\"}"
-    assert_eq "events stream: one oom event" 1 "$(grep -c '"type":"oom"' "$out")"
+    local ooms
+    ooms=$(grep -c '"type":"oom"' "$out" || true)
+    ((ooms >= 1 && ooms <= 3)) && ok "events stream: $ooms oom event(s) for one OOM kill" || fail "events stream: $ooms oom events"
     local stats
     stats=$(grep -c '"type":"stats"' "$out" || true)
     ((stats >= 2)) && ok "events stream: stats every 500ms ($stats)" || fail "events stream: $stats stats events in ~3.5 s"
