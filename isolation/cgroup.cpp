@@ -246,6 +246,28 @@ bool any_blkio(const BlockIoResources& b) {
            !b.throttle_read_iops_device.empty() || !b.throttle_write_iops_device.empty();
 }
 
+// With the BFQ scheduler the blkio weight files carry a "bfq." prefix.
+std::string resolve_v1_file(const std::string& dir, const std::string& file) {
+    if (file.rfind("blkio.", 0) == 0 && !file_exists(dir + "/" + file)) {
+        std::string bfq = "blkio.bfq." + file.substr(6);
+        if (file_exists(dir + "/" + bfq)) return bfq;
+    }
+    return file;
+}
+
+// Polls until done() or the deadline, sleeping 1 ms at first and up to 10 ms: freezing a few
+// tasks takes well under a millisecond, a busy cgroup longer.
+template <class F>
+bool poll_until(Clock::time_point deadline, F done) {
+    auto pause = std::chrono::microseconds(1000);
+    for (;;) {
+        if (done()) return true;
+        if (Clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(pause);
+        pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(10));
+    }
+}
+
 }  // namespace
 
 bool has_limits(const Resources& r) {
@@ -300,9 +322,25 @@ struct Cgroup::Impl {
     std::string path;  // normalized, "/a/b"
     std::vector<std::string> parts;
 
+    // What apply/update write: the resources routed to v1 (kept for write_v1's swap checks)
+    // and the file writes of each side, all mapped and checked before anything is written.
+    struct WritePlan {
+        Resources r1;
+        std::vector<V1Write> v1;
+        std::vector<std::pair<std::string, std::string>> v2;
+        bool device_filter = false;  // the device rules go to an eBPF program on the cgroup2 directory
+    };
+    Result<WritePlan> plan(const Resources& r) const;
     Status write_v1(const std::vector<V1Write>& writes, const Resources& r);
     Status write_v2(const std::vector<std::pair<std::string, std::string>>& writes);
     Status kill_all(Clock::time_point deadline);
+
+    // The freezer: v1's freezer.state directory, or the unified directory for cgroup.freeze.
+    struct Freezer {
+        bool v1 = false;
+        std::string dir;
+    };
+    Result<Freezer> freezer() const;
 };
 
 Cgroup::Cgroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -449,11 +487,7 @@ Status Cgroup::Impl::write_v1(const std::vector<V1Write>& writes, const Resource
                              "(no memory.memsw.limit_in_bytes)");
             }
         }
-        if (file.rfind("blkio.", 0) == 0 && !file_exists(dir + "/" + file)) {
-            // With the BFQ scheduler the weight files carry a "bfq." prefix.
-            std::string bfq = "blkio.bfq." + file.substr(6);
-            if (file_exists(dir + "/" + bfq)) file = bfq;
-        }
+        file = resolve_v1_file(dir, file);
         auto st = write_cgroup_file(dir, file, w.value);
         if (!st && file == "memory.limit_in_bytes" && st.error().code() == EINVAL) {
             // Raising the limit above the current memsw limit: memsw has to grow first.
@@ -486,8 +520,8 @@ Status Cgroup::Impl::write_v2(const std::vector<std::pair<std::string, std::stri
     return {};
 }
 
-Status Cgroup::apply(const Resources& r) {
-    const auto& l = impl_->layout;
+Result<Cgroup::Impl::WritePlan> Cgroup::Impl::plan(const Resources& r) const {
+    const auto& l = layout;
     enum class Where { v1, v2, none };
     auto where = [&](const char* v1_name, const char* v2_name) {
         if (l.v1.count(v1_name)) return Where::v1;
@@ -563,14 +597,127 @@ Status Cgroup::apply(const Resources& r) {
     if (!w1) return std::move(w1).error();
     auto w2 = v2_files(r2);
     if (!w2) return std::move(w2).error();
-    SKIFF_TRY(impl_->write_v1(*w1, r1));
-    SKIFF_TRY(impl_->write_v2(*w2));
-    if (device_filter) {
-        auto dir = open_unified_dir();
-        if (!dir) return std::move(dir).error();
-        SKIFF_TRY_CTX(attach_device_filter(dir->get(), r.devices),
-                      "linux.resources.devices: cgroup " + l.unified + impl_->path);
+    return WritePlan{std::move(r1), std::move(*w1), std::move(*w2), device_filter};
+}
+
+Status Cgroup::attach_devices(const Resources& r) {
+    auto dir = open_unified_dir();
+    if (!dir) return std::move(dir).error();
+    SKIFF_TRY_CTX(attach_device_filter(dir->get(), r.devices),
+                  "linux.resources.devices: cgroup " + impl_->layout.unified + impl_->path);
+    return {};
+}
+
+Status Cgroup::apply(const Resources& r) {
+    auto plan = impl_->plan(r);
+    if (!plan) return std::move(plan).error();
+    SKIFF_TRY(impl_->write_v1(plan->v1, plan->r1));
+    SKIFF_TRY(impl_->write_v2(plan->v2));
+    if (plan->device_filter) return attach_devices(r);
+    return {};
+}
+
+Status Cgroup::update(const Resources& r) {
+    auto plan = impl_->plan(r);
+    if (!plan) return std::move(plan).error();
+    const auto& l = impl_->layout;
+    // The old value of every single-value file about to be written. Multi-line files (device
+    // throttles, io.max, oom_control) can't be written back as read, so they are not restored.
+    struct Saved {
+        std::string dir, file, value;
+    };
+    std::vector<Saved> saved;
+    auto remember = [&](const std::string& dir, const std::string& file) {
+        for (const auto& x : saved)
+            if (x.dir == dir && x.file == file) return;
+        auto v = fs::read_file(dir + "/" + file);
+        if (!v) return;  // a missing file fails the write below, with its name
+        std::string value = trim(*v);
+        if (value.find('\n') == std::string::npos) saved.push_back({dir, file, value});
+    };
+    for (const auto& w : plan->v1) {
+        std::string dir = l.v1.at(w.controller) + impl_->path;
+        remember(dir, resolve_v1_file(dir, w.file));
     }
+    for (const auto& [file, value] : plan->v2) remember(l.unified + impl_->path, file);
+
+    auto st = impl_->write_v1(plan->v1, plan->r1);
+    if (st) st = impl_->write_v2(plan->v2);
+    if (st && plan->device_filter) st = attach_devices(r);
+    if (st) return st;
+    // Back to the old values, last write first. Twice: memory.limit_in_bytes and
+    // memory.memsw.limit_in_bytes constrain each other, so one order can fail where the other
+    // works; writing a value a file already has is harmless.
+    for (int pass = 0; pass < 2; ++pass)
+        for (auto it = saved.rbegin(); it != saved.rend(); ++it)
+            (void)write_cgroup_file(it->dir, it->file, it->value);
+    return st;
+}
+
+Result<Cgroup::Impl::Freezer> Cgroup::Impl::freezer() const {
+    if (auto it = layout.v1.find("freezer"); it != layout.v1.end())
+        return Freezer{true, it->second + path};
+    // cgroup.freeze is core to cgroup2 (no controller to enable), in every non-root cgroup.
+    if (!layout.unified.empty()) return Freezer{false, layout.unified + path};
+    return Error(ENOTSUP, "no freezer: neither a v1 freezer controller nor a cgroup2 hierarchy");
+}
+
+Result<Cgroup::FreezerState> Cgroup::freezer_state() const {
+    auto f = impl_->freezer();
+    if (!f) return std::move(f).error();
+    if (f->v1) {
+        auto s = read_cgroup_file(f->dir, "freezer.state");
+        if (!s) return std::move(s).error();
+        std::string state = trim(*s);
+        if (state == "FROZEN") return FreezerState::frozen;
+        if (state == "FREEZING") return FreezerState::freezing;
+        return FreezerState::thawed;
+    }
+    auto want = read_cgroup_file(f->dir, "cgroup.freeze");
+    if (!want) return std::move(want).error();
+    if (trim(*want) != "1") return FreezerState::thawed;
+    auto events = read_cgroup_file(f->dir, "cgroup.events");
+    if (!events) return std::move(events).error();
+    return parse_flat_keyed(*events)["frozen"] == 1 ? FreezerState::frozen : FreezerState::freezing;
+}
+
+Status Cgroup::freeze() {
+    auto f = impl_->freezer();
+    if (!f) return std::move(f).error().context("freeze cgroup " + impl_->path);
+    const char* file = f->v1 ? "freezer.state" : "cgroup.freeze";
+    const char* on = f->v1 ? "FROZEN" : "1";
+    SKIFF_TRY_CTX(write_cgroup_file(f->dir, file, on), "freeze");
+    auto start = Clock::now();
+    auto last_kick = start;
+    Status read_status;
+    bool frozen = poll_until(start + std::chrono::seconds(5), [&] {
+        auto s = freezer_state();
+        if (!s) {
+            read_status = std::move(s).error();
+            return true;
+        }
+        if (*s == FreezerState::frozen) return true;
+        // A v1 freezer can stay FREEZING while tasks fork or sit in uninterruptible sleep;
+        // writing FROZEN again makes it retry the tasks it could not freeze yet.
+        if (f->v1 && Clock::now() - last_kick > std::chrono::milliseconds(100)) {
+            (void)write_cgroup_file(f->dir, file, on);
+            last_kick = Clock::now();
+        }
+        return false;
+    });
+    if (frozen && read_status) return {};
+    (void)write_cgroup_file(f->dir, file, f->v1 ? "THAWED" : "0");
+    if (!read_status) return std::move(read_status).error().context("freeze");
+    return Error(EBUSY, "freeze cgroup " + impl_->path +
+                            ": the tasks did not all freeze within 5 s (thawed again)");
+}
+
+Status Cgroup::thaw() {
+    auto f = impl_->freezer();
+    if (!f) return std::move(f).error().context("thaw cgroup " + impl_->path);
+    SKIFF_TRY_CTX(write_cgroup_file(f->dir, f->v1 ? "freezer.state" : "cgroup.freeze",
+                                    f->v1 ? "THAWED" : "0"),
+                  "thaw");
     return {};
 }
 

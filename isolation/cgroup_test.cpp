@@ -3,8 +3,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -437,6 +439,81 @@ TEST_F(CgroupFakeTest, FailedCreateRemovesOnlyWhatItMade) {
     EXPECT_FALSE(fs::exists(root_ + "/a/pre/x"));
 }
 
+TEST_F(CgroupFakeTest, UpdateRestoresWhatItWroteWhenALaterWriteFails) {
+    CgroupLayout l;
+    l.v1 = {{"memory", root_ + "/memory"}, {"pids", root_ + "/pids"}};
+    touch("memory/c1/memory.limit_in_bytes", "1048576\n");
+    // A directory where the kernel has a file: the write of the reservation fails.
+    ASSERT_TRUE(fs::make_dirs(root_ + "/memory/c1/memory.soft_limit_in_bytes"));
+    touch("pids/c1/pids.max", "max\n");
+    auto cg = Cgroup::open(l, "/c1");
+    Resources r;
+    r.memory = MemoryResources{.limit = 4096, .reservation = 2048};
+    r.pids = PidsResources{.limit = 7};
+    auto st = cg.update(r);
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.error().what().find("memory.soft_limit_in_bytes"), std::string::npos)
+        << st.error().what();
+    EXPECT_EQ(read("memory/c1/memory.limit_in_bytes"), "1048576");
+    EXPECT_EQ(read("pids/c1/pids.max"), "max");
+
+    // A bad value is refused before any file is written.
+    r.memory = MemoryResources{.limit = 4096};
+    r.hugepage_limits = {{"3XB", 1}};
+    st = cg.update(r);
+    ASSERT_FALSE(st);
+    EXPECT_EQ(read("memory/c1/memory.limit_in_bytes"), "1048576");
+
+    r = Resources{};
+    r.memory = MemoryResources{.limit = 4096};
+    r.pids = PidsResources{.limit = 7};
+    st = cg.update(r);
+    ASSERT_TRUE(st) << st.error().what();
+    EXPECT_EQ(read("memory/c1/memory.limit_in_bytes"), "4096");
+    EXPECT_EQ(read("pids/c1/pids.max"), "7");
+}
+
+TEST_F(CgroupFakeTest, FreezerPicksV1FreezerElseCgroupFreeze) {
+    CgroupLayout l;
+    l.v1 = {{"freezer", root_ + "/freezer"}};
+    l.unified = root_ + "/unified";
+    touch("freezer/c1/freezer.state", "THAWED\n");
+    touch("unified/c1/cgroup.freeze", "0\n");
+    auto cg = Cgroup::open(l, "/c1");
+    auto state = cg.freezer_state();
+    ASSERT_TRUE(state) << state.error().what();
+    EXPECT_EQ(*state, Cgroup::FreezerState::thawed);
+    // A regular file reads back what was written, as a freezer that froze at once.
+    auto st = cg.freeze();
+    ASSERT_TRUE(st) << st.error().what();
+    EXPECT_EQ(read("freezer/c1/freezer.state"), "FROZEN");
+    EXPECT_EQ(read("unified/c1/cgroup.freeze"), "0\n");  // v2 untouched with a v1 freezer
+    EXPECT_EQ(*cg.freezer_state(), Cgroup::FreezerState::frozen);
+    st = cg.thaw();
+    ASSERT_TRUE(st) << st.error().what();
+    EXPECT_EQ(read("freezer/c1/freezer.state"), "THAWED");
+
+    // Without a v1 freezer: cgroup.freeze, and cgroup.events tells frozen from freezing.
+    CgroupLayout v2;
+    v2.unified = root_ + "/unified";
+    auto cg2 = Cgroup::open(v2, "/c1");
+    touch("unified/c1/cgroup.freeze", "1\n");
+    touch("unified/c1/cgroup.events", "populated 1\nfrozen 0\n");
+    EXPECT_EQ(*cg2.freezer_state(), Cgroup::FreezerState::freezing);
+    touch("unified/c1/cgroup.events", "populated 1\nfrozen 1\n");
+    EXPECT_EQ(*cg2.freezer_state(), Cgroup::FreezerState::frozen);
+    st = cg2.thaw();
+    ASSERT_TRUE(st) << st.error().what();
+    EXPECT_EQ(read("unified/c1/cgroup.freeze"), "0");
+    EXPECT_EQ(*cg2.freezer_state(), Cgroup::FreezerState::thawed);
+
+    CgroupLayout none;
+    none.v1 = {{"memory", root_ + "/memory"}};
+    auto st3 = Cgroup::open(none, "/c1").freeze();
+    ASSERT_FALSE(st3);
+    EXPECT_EQ(st3.error().code(), ENOTSUP);
+}
+
 TEST(CgroupPathTest, RefusesBadPaths) {
     CgroupLayout l;
     l.unified = "/nonexistent-skiff-test";
@@ -628,6 +705,146 @@ TEST_F(CgroupKernelTest, OpenFindsAnExistingCgroupAndCreateReusesIt) {
     EXPECT_EQ(::waitpid(forker, &status, 0), forker);
     EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     children_ = {pid};  // the sleeper is reaped by TearDown
+}
+
+// The state letter of /proc/PID/stat's third field, or 0.
+char proc_state(pid_t pid) {
+    auto stat = fs::read_file("/proc/" + std::to_string(pid) + "/stat");
+    if (!stat) return 0;
+    size_t paren = stat->rfind(')');
+    return paren == std::string::npos || paren + 2 >= stat->size() ? 0 : (*stat)[paren + 2];
+}
+
+// A child that counts in shared memory, so the test sees whether it runs.
+struct Counter {
+    volatile uint64_t* value = nullptr;
+    Counter() {
+        void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (p != MAP_FAILED) value = static_cast<volatile uint64_t*>(p);
+    }
+    ~Counter() {
+        if (value) ::munmap(const_cast<uint64_t*>(value), 4096);
+    }
+    bool advances() const {
+        uint64_t before = *value;
+        ::usleep(50000);
+        return *value != before;
+    }
+};
+
+TEST_F(CgroupKernelTest, FreezeStopsTheTasksAndThawLetsThemRun) {
+    auto cg = Cgroup::create(layout_, path_);
+    ASSERT_TRUE(cg) << cg.error().what();
+    Counter counter;
+    ASSERT_NE(counter.value, nullptr);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        for (;;) *counter.value = *counter.value + 1;
+    }
+    ASSERT_GT(pid, 0);
+    children_.push_back(pid);
+    ASSERT_TRUE(cg->add_process(pid));
+    EXPECT_TRUE(counter.advances());
+
+    auto st = cg->freeze();
+    ASSERT_TRUE(st) << st.error().what();
+    EXPECT_EQ(*cg->freezer_state(), Cgroup::FreezerState::frozen);
+    EXPECT_EQ(trimmed(cg->dir_for("freezer") + "/freezer.state"), "FROZEN");
+    EXPECT_FALSE(counter.advances());
+    st = cg->freeze();  // freezing a frozen cgroup is fine at this level
+    EXPECT_TRUE(st) << st.error().what();
+
+    st = cg->thaw();
+    ASSERT_TRUE(st) << st.error().what();
+    EXPECT_EQ(*cg->freezer_state(), Cgroup::FreezerState::thawed);
+    EXPECT_TRUE(counter.advances());
+
+    // destroy() kills a frozen cgroup's tasks too.
+    ASSERT_TRUE(cg->freeze());
+    st = cg->destroy();
+    ASSERT_TRUE(st) << st.error().what();
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    children_.clear();
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+// The cgroup2 freezer (cgroup.freeze), exercised on this hybrid host by a layout that holds only
+// the unified hierarchy: the path a pure v2 host takes.
+TEST_F(CgroupKernelTest, V2FreezeThroughCgroupFreeze) {
+    CgroupLayout v2;
+    v2.unified = layout_.unified;
+    v2.v2_controllers = layout_.v2_controllers;
+    auto cg = Cgroup::create(v2, path_);
+    ASSERT_TRUE(cg) << cg.error().what();
+    if (!fs::exists(cg->dir_for("") + "/cgroup.freeze")) GTEST_SKIP() << "kernel before 5.2";
+    Counter counter;
+    ASSERT_NE(counter.value, nullptr);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        for (;;) *counter.value = *counter.value + 1;
+    }
+    ASSERT_GT(pid, 0);
+    children_.push_back(pid);
+    ASSERT_TRUE(cg->add_process(pid));
+    EXPECT_TRUE(counter.advances());
+    auto st = cg->freeze();
+    ASSERT_TRUE(st) << st.error().what();
+    EXPECT_EQ(*cg->freezer_state(), Cgroup::FreezerState::frozen);
+    EXPECT_NE(fs::read_file(cg->dir_for("") + "/cgroup.events")->find("frozen 1"),
+              std::string::npos);
+    EXPECT_FALSE(counter.advances());
+    st = cg->thaw();
+    ASSERT_TRUE(st) << st.error().what();
+    EXPECT_TRUE(counter.advances());
+    EXPECT_NE(proc_state(pid), 0);
+    st = cg->destroy();
+    ASSERT_TRUE(st) << st.error().what();
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    children_.clear();
+}
+
+TEST_F(CgroupKernelTest, OomWatchFiresWhenATaskIsKilledForMemory) {
+    auto cg = Cgroup::create(layout_, path_);
+    ASSERT_TRUE(cg) << cg.error().what();
+    Resources r;
+    // No swap beyond the limit, so the allocation can't escape to swap.
+    r.memory = MemoryResources{.limit = 8 << 20, .swap = 8 << 20};
+    ASSERT_TRUE(cg->apply(r));
+    auto watch = cg->watch_oom();
+    ASSERT_TRUE(watch) << watch.error().what();
+    ASSERT_GE(watch->fd(), 0);
+    int go[2];
+    ASSERT_EQ(::pipe2(go, O_CLOEXEC), 0);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        char c;
+        (void)::read(go[0], &c, 1);
+        // Touch 64 MiB, page by page, in an 8 MiB cgroup.
+        size_t size = 64 << 20;
+        auto* p = static_cast<char*>(
+            ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+        for (size_t i = 0; p != MAP_FAILED && i < size; i += 4096) p[i] = 1;
+        ::_exit(0);
+    }
+    ASSERT_GT(pid, 0);
+    children_.push_back(pid);
+    ::close(go[0]);
+    ASSERT_TRUE(cg->add_process(pid));
+    pollfd quiet{watch->fd(), POLLIN, 0};
+    EXPECT_EQ(::poll(&quiet, 1, 0), 0);  // nothing yet
+    EXPECT_EQ(::write(go[1], "x", 1), 1);
+    ::close(go[1]);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    children_.clear();
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+    pollfd p{watch->fd(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 2000), 1);
+    EXPECT_EQ(watch->consume(), 1);
+    EXPECT_EQ(::poll(&p, 1, 0), 0);  // consumed
+    ASSERT_TRUE(cg->destroy());
 }
 
 }  // namespace

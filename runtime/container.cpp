@@ -29,6 +29,7 @@
 #include "skiff/base/unique_fd.hpp"
 #include "skiff/isolation/cgroup.hpp"
 #include "skiff/isolation/id_map.hpp"
+#include "skiff/runtime/update.hpp"
 
 namespace skiff::runtime {
 namespace {
@@ -172,11 +173,32 @@ private:
     UniqueFd fd_;
 };
 
+// Whether the container's cgroup is frozen (or freezing) by pause. Unknown counts as not paused:
+// a host without a freezer can't have paused it.
+bool cgroup_frozen(const Record& r) {
+    if (r.cgroup_path.empty()) return false;  // no cgroup (rootless): never paused
+    auto layout = isolation::detect_cgroup_layout();
+    if (!layout) return false;
+    auto state = isolation::Cgroup::open(*layout, r.cgroup_path).freezer_state();
+    return state && *state != isolation::Cgroup::FreezerState::thawed;
+}
+
+// As runc: a frozen container is paused whether or not it was started yet.
 ContainerStatus status_of(const ContainerDir& dir, const Record& r) {
     if (!process_alive(r)) return ContainerStatus::stopped;
+    if (cgroup_frozen(r)) return ContainerStatus::paused;
     if (fs::exists(dir.file(kFifo))) return ContainerStatus::created;
-    // A frozen v1 freezer cgroup means paused (pause itself comes with the exec/pause issue).
     return ContainerStatus::running;
+}
+
+// A SIGKILL sent to a task frozen by the v1 freezer waits until it is thawed (v2 lets fatal
+// signals through): thaw a paused container once it has been sent one.
+void thaw_after_kill(const Record& r) {
+    if (r.cgroup_path.empty()) return;
+    auto layout = isolation::detect_cgroup_layout();
+    if (!layout) return;
+    if (auto st = isolation::Cgroup::open(*layout, r.cgroup_path).thaw(); !st)
+        log::warning(st.error().what());
 }
 
 ContainerState to_state(const ContainerDir& dir, const Record& r) {
@@ -741,10 +763,12 @@ Status Runtime::kill(const std::string& id, int signal, bool all) {
     if (!dir) return std::move(dir).error();
     auto rec = dir->read();
     if (!rec) return std::move(rec).error();
+    bool paused = signal == SIGKILL && status_of(*dir, *rec) == ContainerStatus::paused;
     if (all) {
         auto pids = container_pids(*rec);
         if (!pids) return std::move(pids).error();
         for (pid_t p : *pids) ::kill(p, signal);
+        if (paused) thaw_after_kill(*rec);
         return {};
     }
     // The pidfd, checked against the recorded start time, can't hit a recycled pid.
@@ -753,6 +777,8 @@ Status Runtime::kill(const std::string& id, int signal, bool all) {
         return Error(ESRCH, "container \"" + id + "\" is not running");
     if (syscall(SYS_pidfd_send_signal, pidfd.get(), signal, nullptr, 0) != 0)
         return Error::from_errno("kill container " + id);
+    // Other signals stay pending until resume, as with runc.
+    if (paused) thaw_after_kill(*rec);
     return {};
 }
 
@@ -769,6 +795,7 @@ Status Runtime::remove(const std::string& id, bool force) {
         PidFd pidfd(rec->pid);
         if (pidfd.valid() && process_alive(*rec)) {
             syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+            if (status == ContainerStatus::paused) thaw_after_kill(*rec);
             if (!pidfd.wait_exit(10000))
                 return Error(ETIMEDOUT, "container \"" + id + "\" did not exit after SIGKILL");
         }
@@ -827,6 +854,77 @@ Result<RecordedContainer> read_recorded(const std::string& root, const std::stri
     out.lock.reset(::fcntl(dir->lock_fd(), F_DUPFD_CLOEXEC, 3));
     if (!out.lock) return Error::from_errno("lock container " + id);
     return out;
+}
+
+Result<isolation::Cgroup> own_cgroup(const std::string& id, const std::string& cgroup_path,
+                                     const std::string& what) {
+    if (cgroup_path.empty())
+        return Error(ENOTSUP, what + ": container \"" + id +
+                                  "\" has no cgroup of its own (rootless, no delegated cgroup)");
+    auto layout = isolation::detect_cgroup_layout();
+    if (!layout) return std::move(layout).error();
+    return isolation::Cgroup::open(*layout, cgroup_path);
+}
+
+Status Runtime::pause(const std::string& id) {
+    auto dir = ContainerDir::open_existing(root_, id);
+    if (!dir) return std::move(dir).error();
+    auto rec = dir->read();
+    if (!rec) return std::move(rec).error();
+    ContainerStatus status = status_of(*dir, *rec);
+    if (status == ContainerStatus::paused)
+        return Error(EINVAL, "cannot pause container \"" + id + "\": it is already paused");
+    if (status != ContainerStatus::running && status != ContainerStatus::created)
+        return Error(ESRCH, "cannot pause container \"" + id + "\": it is " + status_name(status) +
+                                ", not running");
+    auto cgroup = own_cgroup(id, rec->cgroup_path, "pause");
+    if (!cgroup) return std::move(cgroup).error();
+    SKIFF_TRY_CTX(cgroup->freeze(), "pause container " + id);
+    return {};
+}
+
+Status Runtime::resume(const std::string& id) {
+    auto dir = ContainerDir::open_existing(root_, id);
+    if (!dir) return std::move(dir).error();
+    auto rec = dir->read();
+    if (!rec) return std::move(rec).error();
+    ContainerStatus status = status_of(*dir, *rec);
+    if (status != ContainerStatus::paused)
+        return Error(EINVAL, "cannot resume container \"" + id + "\": it is " +
+                                 status_name(status) + ", not paused");
+    auto cgroup = own_cgroup(id, rec->cgroup_path, "resume");
+    if (!cgroup) return std::move(cgroup).error();
+    SKIFF_TRY_CTX(cgroup->thaw(), "resume container " + id);
+    return {};
+}
+
+Status Runtime::update(const std::string& id, const isolation::Resources& change) {
+    auto dir = ContainerDir::open_existing(root_, id);
+    if (!dir) return std::move(dir).error();
+    auto rec = dir->read();
+    if (!rec) return std::move(rec).error();
+    ContainerStatus status = status_of(*dir, *rec);
+    if (status == ContainerStatus::stopped)
+        return Error(ESRCH, "cannot update container \"" + id + "\": it is stopped");
+    auto spec = parse_spec(rec->config);
+    if (!spec) return std::move(spec).error().context("saved config of " + id);
+    auto plan = plan_resource_update(spec->linux ? spec->linux->resources : std::nullopt, change);
+    if (!plan) return std::move(plan).error().context("update container " + id);
+    auto cgroup = own_cgroup(id, rec->cgroup_path, "update");
+    if (!cgroup) return std::move(cgroup).error();
+    SKIFF_TRY_CTX(cgroup->update(plan->writes), "update container " + id);
+    // Only linux.resources changes in the saved config; every other field stays as create saw
+    // it, including fields this runtime does not model.
+    try {
+        using ordered = nlohmann::ordered_json;  // keeps config.json's field order
+        ordered config = ordered::parse(rec->config);
+        config["linux"]["resources"] = ordered::parse(resources_to_json(plan->merged));
+        rec->config = config.dump();
+    } catch (const std::exception& e) {
+        return Error(EINVAL, std::string("record the update of ") + id + ": " + e.what());
+    }
+    SKIFF_TRY_CTX(dir->write(*rec), "record the update of " + id);
+    return {};
 }
 
 Result<std::vector<pid_t>> Runtime::pids(const std::string& id) {

@@ -398,6 +398,11 @@ Result<pid_t> spawn(ExecPlan& plan, const RecordedContainer& target) {
 Status check_status(const RecordedContainer& target) {
     if (target.status == ContainerStatus::created || target.status == ContainerStatus::running)
         return {};
+    // A process joining a frozen cgroup freezes before it could run its program, so exec would
+    // hang until resume: refuse, as runc does.
+    if (target.status == ContainerStatus::paused)
+        return Error(EBUSY, "cannot exec in container \"" + target.id +
+                                "\": it is paused (resume it first)");
     return Error(
         target.status == ContainerStatus::stopped ? ESRCH : EBUSY,
         "cannot exec in container \"" + target.id + "\": it is " + status_name(target.status));

@@ -2,13 +2,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <seccomp.h>
+#include <algorithm>
 #include <boost/program_options.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <seccomp.h>
 #include <set>
 #include <sstream>
 
@@ -17,7 +19,9 @@
 #include "skiff/isolation/capabilities.hpp"
 #include "skiff/isolation/seccomp.hpp"
 #include "skiff/runtime/container.hpp"
+#include "skiff/runtime/events.hpp"
 #include "skiff/runtime/spec.hpp"
+#include "skiff/runtime/update.hpp"
 
 namespace po = boost::program_options;
 using json = nlohmann::json;
@@ -54,6 +58,16 @@ const char* kUsage =
     "            [--tty --console-socket S] [--env K=V]... [--cwd DIR] [--user UID[:GID]]\n"
     "            [--additional-gids GID]... [--cap CAP]... [--no-new-privs] [--preserve-fds N]\n"
     "            ID [COMMAND...]   (exit code passed through; 255 when exec itself fails)\n"
+    "  pause     freeze every process of a container: pause ID\n"
+    "  resume    thaw a paused container: resume ID\n"
+    "  update    change a container's limits: update [--resources FILE|-] [--memory N]\n"
+    "            [--memory-swap N] [--memory-reservation N] [--kernel-memory N]\n"
+    "            [--kernel-memory-tcp N] [--cpu-share N] [--cpu-period N] [--cpu-quota N]\n"
+    "            [--cpu-rt-period N] [--cpu-rt-runtime N] [--cpuset-cpus S] [--cpuset-mems S]\n"
+    "            [--pids-limit N] [--blkio-weight N] ID   (sizes take k, m, g suffixes; the\n"
+    "            flags override the --resources JSON, which has linux.resources' shape)\n"
+    "  events    stats and oom events as JSON lines: events [--stats] [--interval 5s] ID\n"
+    "            (--stats prints one stats event; otherwise it streams until the container stops)\n"
     "  features  print the features JSON of this runtime\n"
     "\n"
     "global options:\n"
@@ -318,7 +332,117 @@ int cmd_simple(Runtime& rt, const std::string& cmd, const std::vector<std::strin
         if (auto r = rt.kill(id, *sig, vm["all"].as<bool>()); !r) return fail(r.error());
     } else if (cmd == "delete") {
         if (auto r = rt.remove(id, vm["force"].as<bool>()); !r) return fail(r.error());
+    } else if (cmd == "pause") {
+        if (auto r = rt.pause(id); !r) return fail(r.error());
+    } else if (cmd == "resume") {
+        if (auto r = rt.resume(id); !r) return fail(r.error());
     }
+    return 0;
+}
+
+// All of stdin (a pipe or a socket as well as a file, which opening /dev/stdin would not do).
+Result<std::string> read_stdin() {
+    std::string out;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return Error::from_errno("read stdin");
+        if (n == 0) return out;
+        out.append(buf, static_cast<size_t>(n));
+    }
+}
+
+// runc update's flags that take a value ("resources" too), in the order they are applied.
+const std::vector<std::string> kUpdateFlags = {
+    "memory",          "memory-swap",  "memory-reservation", "kernel-memory", "kernel-memory-tcp",
+    "cpu-share",       "cpu-shares",   "cpu-period",         "cpu-quota",     "cpu-rt-period",
+    "cpu-rt-runtime",  "cpuset-cpus",  "cpuset-mems",        "pids-limit",    "blkio-weight",
+    "l3-cache-schema", "mem-bw-schema"};
+
+// Joins "--flag value" into "--flag=value" so that values such as -1 (unlimited) or - (stdin)
+// are not taken for options; -r and single-dash long flags become their -- forms.
+std::vector<std::string> join_update_values(const std::vector<std::string>& args) {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < args.size(); ++i) {
+        std::string a = args[i];
+        if (a == "-r") a = "--resources";
+        std::string name = a.rfind("--", 0) == 0  ? a.substr(2)
+                           : a.rfind('-', 0) == 0 ? a.substr(1)
+                                                  : "";
+        bool takes_value =
+            name == "resources" ||
+            std::find(kUpdateFlags.begin(), kUpdateFlags.end(), name) != kUpdateFlags.end();
+        if (takes_value && i + 1 < args.size()) {
+            out.push_back("--" + name + "=" + args[++i]);
+        } else {
+            out.push_back(a);
+        }
+    }
+    return out;
+}
+
+int cmd_update(Runtime& rt, const std::vector<std::string>& args) {
+    po::options_description d;
+    d.add_options()("resources,r", po::value<std::string>(), "");
+    for (const auto& f : kUpdateFlags) d.add_options()(f.c_str(), po::value<std::string>(), "");
+    po::variables_map vm;
+    std::vector<std::string> rest;
+    std::string err;
+    if (!parse_command(join_update_values(args), d, vm, rest, err))
+        return usage_error("update: " + err);
+    std::string id = need_id(rest, "update", err);
+    if (id.empty()) return usage_error(err);
+    if (rest.size() > 1) return usage_error("update: unexpected argument \"" + rest[1] + "\"");
+    isolation::Resources change;
+    if (vm.count("resources")) {
+        std::string file = vm["resources"].as<std::string>();
+        Result<std::string> text = file == "-" ? read_stdin() : fs::read_file(file);
+        if (!text) return fail(text.error().context("update: --resources " + file));
+        auto parsed = parse_resources(*text);
+        if (!parsed)
+            return fail(
+                parsed.error().context("update: --resources " + (file == "-" ? "(stdin)" : file)));
+        change = std::move(*parsed);
+    }
+    // Unlike runc, which ignores the flags when --resources is given, a flag overrides the field
+    // it names in the JSON.
+    for (const auto& f : kUpdateFlags) {
+        if (!vm.count(f)) continue;
+        if (auto r = apply_update_flag(change, f, vm[f].as<std::string>()); !r)
+            return fail(r.error().context("update"));
+    }
+    if (auto r = rt.update(id, change); !r) return fail(r.error());
+    return 0;
+}
+
+int cmd_events(Runtime& rt, const std::vector<std::string>& args) {
+    po::options_description d;
+    d.add_options()("stats", po::bool_switch(), "")(
+        "interval", po::value<std::string>()->default_value("5s"), "");
+    po::variables_map vm;
+    std::vector<std::string> rest;
+    std::string err;
+    if (!parse_command(args, d, vm, rest, err)) return usage_error("events: " + err);
+    std::string id = need_id(rest, "events", err);
+    if (id.empty()) return usage_error(err);
+    auto interval = parse_duration(vm["interval"].as<std::string>());
+    if (!interval) return usage_error("events: --interval: " + interval.error().message());
+    auto emit = [](const std::string& line) {
+        std::fputs(line.c_str(), stdout);
+        std::fputc('\n', stdout);
+        std::fflush(stdout);
+    };
+    if (vm["stats"].as<bool>()) {
+        auto stats = rt.stats(id);
+        if (!stats) return fail(stats.error());
+        emit(stats_event_json(id, *stats));
+        return 0;
+    }
+    // Sub-millisecond intervals are rounded up to 1 ms.
+    auto ms = std::max<std::chrono::milliseconds>(
+        std::chrono::ceil<std::chrono::milliseconds>(*interval), std::chrono::milliseconds(1));
+    if (auto r = rt.events(id, ms, emit); !r) return fail(r.error());
     return 0;
 }
 
@@ -536,8 +660,11 @@ int main(int argc, char** argv) {
     if (cmd == "spec") return cmd_spec(args);
     if (cmd == "create") return cmd_create(rt, args, false);
     if (cmd == "run") return cmd_create(rt, args, true);
-    if (cmd == "start" || cmd == "state" || cmd == "kill" || cmd == "delete")
+    if (cmd == "start" || cmd == "state" || cmd == "kill" || cmd == "delete" || cmd == "pause" ||
+        cmd == "resume")
         return cmd_simple(rt, cmd, args);
+    if (cmd == "update") return cmd_update(rt, args);
+    if (cmd == "events") return cmd_events(rt, args);
     if (cmd == "list") return cmd_list(rt, args);
     if (cmd == "ps") return cmd_ps(rt, args);
     if (cmd == "exec") return cmd_exec(rt, args);

@@ -7,6 +7,7 @@
 
 #include "skiff/base/result.hpp"
 #include "skiff/base/unique_fd.hpp"
+#include "skiff/isolation/cgroup.hpp"
 #include "skiff/runtime/container.hpp"
 
 namespace skiff::runtime {
@@ -22,5 +23,11 @@ struct RecordedContainer {
 // Reads the record of container id under root; ENOENT names the container when it is unknown.
 [[nodiscard]] Result<RecordedContainer> read_recorded(const std::string& root,
                                                       const std::string& id);
+
+// The container's own cgroup, for what needs one (pause, resume, update, stats). A rootless container
+// without a delegated cgroup has none (cgroup_path ""): an error naming what is not possible, never the
+// hierarchy's root.
+[[nodiscard]] Result<isolation::Cgroup> own_cgroup(const std::string& id, const std::string& cgroup_path,
+                                                   const std::string& what);
 
 }  // namespace skiff::runtime

@@ -736,6 +736,31 @@ Result<Spec> load_spec(const std::string& bundle) {
     return parse_named(*text, path, true);
 }
 
+Result<isolation::Resources> parse_resources(const std::string& json_text) {
+    json doc;
+    try {
+        doc = json::parse(json_text);
+    } catch (const json::parse_error& e) {
+        return Error(EINVAL, "syntax error at byte " + std::to_string(e.byte) + ": " +
+                                 parse_error_detail(e.what()));
+    } catch (const std::exception& e) {
+        return Error(EINVAL, e.what());
+    }
+    isolation::Resources out;
+    try {
+        if (!doc.is_object()) return Error(EINVAL, "expected an object (linux.resources)");
+        // The root is the resources object, so field paths read "memory.limit".
+        if (auto s = read_value(doc, "", out); !s) return Error(EINVAL, s.error().message());
+    } catch (const std::exception& e) {
+        return Error(EINVAL, e.what());
+    }
+    return out;
+}
+
+std::string resources_to_json(const isolation::Resources& resources) {
+    return resources_json(resources).dump(-1, ' ', false, ojson::error_handler_t::replace);
+}
+
 std::string spec_to_json(const Spec& spec) {
     // Strings set by callers may hold invalid UTF-8; replacing it (instead of nlohmann's
     // default, throwing) keeps this function total.

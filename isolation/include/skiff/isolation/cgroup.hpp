@@ -12,6 +12,7 @@
 
 #include "skiff/base/result.hpp"
 #include "skiff/base/unique_fd.hpp"
+#include "skiff/isolation/cgroup_stats.hpp"
 
 namespace skiff::isolation {
 
@@ -88,6 +89,28 @@ struct CgroupLayout {
 [[nodiscard]] Result<CgroupLayout> parse_cgroup_layout(const std::string& mountinfo,
                                                        const std::string& v2_root_controllers);
 
+// Notices the OOM events of a cgroup: on v1 memory.oom_control registered through
+// cgroup.event_control with an eventfd, on v2 the oom and oom_kill counts of memory.events,
+// watched with inotify. Made by Cgroup::watch_oom().
+class OomWatch {
+  public:
+    OomWatch() = default;
+    // Poll it for POLLIN; -1 when there is nothing to watch (no memory controller, or the
+    // cgroup is gone), and then it never fires.
+    int fd() const { return fd_.get(); }
+    // Once fd() is readable: the OOM events since the last call (0 when the wake-up was the
+    // cgroup going away, after which fd() is -1).
+    [[nodiscard]] int consume();
+
+  private:
+    friend class Cgroup;
+    bool v1_ = false;
+    std::string dir_;                  // the memory controller's directory of the cgroup
+    UniqueFd fd_;                      // the eventfd (v1) or inotify instance (v2)
+    UniqueFd control_;                 // v1: memory.oom_control, open while the registration lasts
+    uint64_t oom_ = 0, oom_kill_ = 0;  // v2: counts seen so far
+};
+
 // The cgroup of one container: a directory in every hierarchy of the layout.
 class Cgroup {
 public:
@@ -117,8 +140,15 @@ public:
     // whose controller this host lacks is an error naming it. Unchanged by a failure halfway?
     // No: callers destroy the cgroup on failure.
     [[nodiscard]] Status apply(const Resources& resources);
+    // Changes the limits of a cgroup that has processes (skiff-oci update). Everything is mapped
+    // and checked before the first write; if the kernel refuses a value, the single-value files
+    // already written get their old values back, so a failed update changes nothing it could undo.
+    [[nodiscard]] Status update(const Resources& resources);
     // Moves pid into the cgroup in every hierarchy.
     [[nodiscard]] Status add_process(pid_t pid);
+    // Without a v1 devices controller: the device rules as an eBPF program on the cgroup2 directory
+    // (replacing the one there; see cgroup_devices_bpf.hpp).
+    [[nodiscard]] Status attach_devices(const Resources& resources);
 
     // The fast way in for a new single-threaded process. Moving a process through cgroup.procs
     // takes the kernel's global threadgroup lock for writing, which waits for an RCU grace
@@ -134,6 +164,21 @@ public:
     static int join_self(const int* v1_tasks, size_t count) noexcept;
     // Every pid in the container's cgroup (the pids controller's or the unified hierarchy's).
     [[nodiscard]] Result<std::vector<pid_t>> pids() const;
+    // pause/resume. The v1 freezer when the freezer controller is on v1, otherwise cgroup.freeze
+    // of the unified hierarchy. freeze() waits (bounded) until the kernel reports every task
+    // frozen; if that does not happen it thaws again and fails, so nothing stays half frozen.
+    enum class FreezerState { thawed, freezing, frozen };
+    [[nodiscard]] Status freeze();
+    [[nodiscard]] Status thaw();
+    [[nodiscard]] Result<FreezerState> freezer_state() const;
+
+    // Usage statistics of every controller the container's cgroup has, each read from its own
+    // hierarchy (v1 or v2 files). Controllers missing on this host are left zero.
+    [[nodiscard]] Result<CgroupStats> stats() const;
+
+    // Starts watching the cgroup for OOM events (skiff-oci events).
+    [[nodiscard]] Result<OomWatch> watch_oom() const;
+
     // Kills every process, waits (bounded) until the cgroups are empty and removes every
     // directory. Missing directories are fine (idempotent).
     [[nodiscard]] Status destroy();

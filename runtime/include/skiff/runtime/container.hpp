@@ -3,11 +3,14 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "skiff/base/result.hpp"
+#include "skiff/isolation/cgroup.hpp"
 #include "skiff/runtime/spec.hpp"
 
 namespace skiff::runtime {
@@ -108,6 +111,22 @@ public:
     // Pids of every process in the container's cgroup (host pid namespace); for a container
     // without a cgroup (rootless), those in its pid namespace.
     [[nodiscard]] Result<std::vector<pid_t>> pids(const std::string& id);
+
+    // Freezes every process of a created or running container (its status becomes paused) and
+    // thaws it again. Errors when the container is in any other state.
+    [[nodiscard]] skiff::Status pause(const std::string& id);
+    [[nodiscard]] skiff::Status resume(const std::string& id);
+    // Changes the limits of a created, running or paused container (skiff-oci update): change is
+    // merged into its linux.resources by plan_resource_update's rules (update.hpp), written
+    // through its cgroup and recorded in its saved config, where later reads see it.
+    [[nodiscard]] skiff::Status update(const std::string& id, const isolation::Resources& change);
+    // Usage statistics of a created, running or paused container's cgroup.
+    [[nodiscard]] Result<isolation::CgroupStats> stats(const std::string& id);
+    // Streams the container's events to emit as runc's JSON lines: a stats event every interval
+    // (the first after one interval) and an oom event whenever its cgroup runs out of memory.
+    // Returns once the container stops; the container is not locked meanwhile.
+    [[nodiscard]] skiff::Status events(const std::string& id, std::chrono::milliseconds interval,
+                                       const std::function<void(const std::string&)>& emit);
 
     // exec into a created or running container: the process joins every namespace of the
     // container's init and its cgroups, and gets the container's seccomp filter. Returns the

@@ -132,6 +132,13 @@ struct Spec {
 // the field.
 [[nodiscard]] Status validate_spec(const Spec& spec);
 
+// An OCI LinuxResources object on its own (the shape of config.json's linux.resources), as
+// `skiff-oci update --resources` takes it. Errors name the field ("memory.limit: expected an
+// integer").
+[[nodiscard]] Result<isolation::Resources> parse_resources(const std::string& json_text);
+// linux.resources as JSON text (compact), the inverse of parse_resources.
+std::string resources_to_json(const isolation::Resources& resources);
+
 // Serialises back to config.json text (for `skiff-oci spec` and for the state of a container).
 std::string spec_to_json(const Spec& spec);
 
