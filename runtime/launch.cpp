@@ -599,7 +599,11 @@ void container_init(LaunchPlan& plan) noexcept {
         // turn read-only).
         int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (root < 0 || isolation::make_path_in_root(root, plan.cwd.c_str(), false) != 0) {
-            err.fail(errno, "process.cwd: create %s", plan.cwd.c_str());
+            if (errno == ELOOP)
+                err.fail(errno, "process.cwd: %s is outside the container's root (it goes through "
+                                "a /proc magic link) or loops", plan.cwd.c_str());
+            else
+                err.fail(errno, "process.cwd: create %s", plan.cwd.c_str());
             fail(plan, err);
         }
         close(root);
