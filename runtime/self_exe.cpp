@@ -101,7 +101,9 @@ Result<ExeGuard> protect_own_binary(char** argv, ExeGuardMethod preferred) {
                             "protected view");
     // Without root, a binary we cannot write is out of reach for the containers we start too:
     // their processes have at most our privileges (mapped into a user namespace).
-    if (::geteuid() != 0 && ::faccessat(self.get(), "", W_OK, AT_EACCESS | AT_EMPTY_PATH) != 0)
+    // Only a clear "no" counts: any other failure of the check means protecting anyway.
+    if (::geteuid() != 0 && ::faccessat(AT_FDCWD, "/proc/self/exe", W_OK, AT_EACCESS) != 0 &&
+        (errno == EACCES || errno == EPERM || errno == EROFS))
         return ExeGuard::not_needed;
 
     Result<UniqueFd> view = Error(0, "");

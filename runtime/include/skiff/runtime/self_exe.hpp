@@ -15,10 +15,10 @@
 namespace skiff::runtime {
 
 enum class ExeGuard {
-    none,         // the binary is writable through /proc/self/exe
-    read_only,    // it lies on a read-only mount (our detached bind, or a read-only file system)
-    sealed,       // it is a memfd sealed against writes
-    not_needed,   // not root, and the binary is not writable by us: no container process can be
+    none,            // the binary is writable through /proc/self/exe
+    read_only,       // it lies on a read-only mount (our detached bind, or a read-only file system)
+    sealed,          // it is a memfd sealed against writes
+    not_needed,      // not root, and the binary is not writable by us: no container process can be
     under_valgrind,  // valgrind lacks open_tree and execveat: debugging runs go unprotected
 };
 const char* exe_guard_name(ExeGuard guard);
