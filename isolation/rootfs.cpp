@@ -2,9 +2,12 @@
 #include "skiff/isolation/rootfs.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <linux/mount.h>
 #include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -85,15 +88,106 @@ private:
     int fd_;
 };
 
+// After pivot_root, "/proc/self/fd/N" is looked up in the container's /proc, which the image
+// could fake (a directory of symlinks) when the config mounts no procfs there: use those paths only
+// once /proc is known to be the root of a procfs.
+int check_proc_for_fd_paths(ChildError& err) {
+    Fd proc(open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    struct statfs sfs{};
+    struct stat st{};
+    if (proc.get() < 0 || fstatfs(proc.get(), &sfs) != 0 || fstat(proc.get(), &st) != 0)
+        return err.fail(errno, "open the container's /proc");
+    constexpr ino_t kProcRootIno = 1;
+    if (sfs.f_type != PROC_SUPER_MAGIC || st.st_ino != kProcRootIno)
+        return err.fail(EINVAL, "the container's /proc is not a procfs mount: masked and read-only "
+                                "paths are mounted through /proc/self/fd and can't be applied");
+    return 0;
+}
+
+// Binds the file or directory (src_dirfd, src_path) onto the inode target_fd holds, without any
+// path lookup on the target's side: open_tree + move_mount (Linux 5.2). Before that, through
+// /proc/self/fd/N, once /proc is checked. src_path "" names src_dirfd itself.
+int bind_onto_fd(int src_dirfd, const char* src_path, int target_fd, ChildError& err,
+                 const char* what) {
+    unsigned open_flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (*src_path ? 0U : AT_EMPTY_PATH);
+    Fd tree(static_cast<int>(syscall(SYS_open_tree, src_dirfd, src_path, open_flags)));
+    if (tree.get() >= 0) {
+        if (syscall(SYS_move_mount, tree.get(), "", target_fd, "",
+                    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+            return err.fail(errno, "%s", what);
+        return 0;
+    }
+    if (errno != ENOSYS) return err.fail(errno, "%s", what);
+    if (check_proc_for_fd_paths(err) != 0) return -1;
+    FdPath where(target_fd);
+    FdPath src_fd_path(src_dirfd);
+    const char* src = *src_path ? src_path : src_fd_path.text;
+    if (mount(src, where.text, nullptr, MS_BIND, nullptr) != 0) return err.fail(errno, "%s", what);
+    return 0;
+}
+
 int remount_bind(const char* target, unsigned long flags, bool keep_locked) {
     unsigned long f = MS_BIND | MS_REMOUNT | flags;
     if (keep_locked) f |= locked_flags(target);
     return mount(nullptr, target, nullptr, f, nullptr);
 }
 
+// True when some component of path (inside the root) is a symlink; -1 with errno on errors other
+// than a missing component (what is missing will be made as a directory, not a link).
+int path_has_symlink(int rootfd, const char* path) {
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= static_cast<int>(sizeof buf)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+    if (cur < 0) return -1;
+    int result = 0;
+    for (char* p = buf; *p;) {
+        while (*p == '/') ++p;
+        if (!*p) break;
+        char* end = p;
+        while (*end && *end != '/') ++end;
+        char saved = *end;
+        *end = '\0';
+        struct stat st{};
+        if (fstatat(cur, p, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            result = errno == ENOENT ? 0 : -1;
+            break;
+        }
+        if (S_ISLNK(st.st_mode)) {
+            result = 1;
+            break;
+        }
+        int next = openat(cur, p, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0) {
+            result = -1;
+            break;
+        }
+        close(cur);
+        cur = next;
+        *end = saved;
+        p = end;
+    }
+    int e = errno;
+    close(cur);
+    errno = e;
+    return result;
+}
+
 int mount_one(const RootfsPlan& plan, int rootfd, const MountStep& m, ChildError& err) {
     const char* dest = m.destination.c_str();
     bool file = m.kind == MountStep::Kind::bind && !m.source_is_dir;
+    // procfs and sysfs only where the image has plain directories: one mounted through a symlink
+    // would leave the masked and read-only paths (and the expected /proc) elsewhere, as runc's
+    // fix of CVE-2019-19921 refuses too.
+    if (m.kind == MountStep::Kind::filesystem && (m.fstype == "proc" || m.fstype == "sysfs")) {
+        int linked = path_has_symlink(rootfd, dest);
+        if (linked < 0) return err.fail(errno, "check mount point %s", dest);
+        if (linked)
+            return err.fail(ELOOP, "mount point %s of %s is a symlink in the rootfs (not allowed)",
+                            dest, m.fstype.c_str());
+    }
     if (make_path_in_root(rootfd, dest, file) != 0)
         return err.fail(errno, "create mount point %s", dest);
     Fd target(open_in_root(rootfd, dest, O_PATH | O_CLOEXEC));
@@ -329,10 +423,15 @@ std::vector<DeviceNode> default_devices() {
 
 namespace {
 
-// RESOLVE_IN_ROOT by hand, for kernels before 5.6 and for valgrind (which lacks openat2): walk
-// one component at a time with O_NOFOLLOW, restart absolute symlinks at the root, and never let
-// ".." climb above it. Fixed buffers only: this runs between clone and execve.
-int open_in_root_by_walking(int rootfd, const char* path, int flags) noexcept {
+// What walk_in_root makes of a missing component.
+enum class Create { nothing, directories, directories_and_file };
+
+// RESOLVE_IN_ROOT by hand: walk one component at a time with O_NOFOLLOW, restart absolute symlinks
+// at the root, and never let ".." climb above it. It serves kernels before 5.6 and valgrind (which
+// lack openat2), and make_path_in_root, which must create what a dangling symlink points to inside
+// the root (as runc's securejoin does) rather than stop there. Fixed buffers only: this runs
+// between clone and execve.
+int walk_in_root(int rootfd, const char* path, int flags, Create create) noexcept {
     char pending[PATH_MAX];  // what is left to resolve
     if (snprintf(pending, sizeof pending, "%s", path) >= static_cast<int>(sizeof pending)) {
         errno = ENAMETOOLONG;
@@ -385,7 +484,21 @@ int open_in_root_by_walking(int rootfd, const char* path, int flags) noexcept {
             continue;
         }
         struct stat st{};
-        if (fstatat(cur, p, &st, AT_SYMLINK_NOFOLLOW) != 0) return fail(errno);
+        if (fstatat(cur, p, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno != ENOENT || create == Create::nothing) return fail(errno);
+            // Made in the directory we hold (never through a path), then looked at again.
+            int rc;
+            if (last && create == Create::directories_and_file) {
+                int fd = openat(cur, p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+                rc = fd < 0 ? -1 : 0;
+                if (fd >= 0) close(fd);
+            } else {
+                rc = mkdirat(cur, p, 0755);
+            }
+            if (rc != 0 && errno != EEXIST) return fail(errno);
+            *end = saved;
+            continue;
+        }
         if (S_ISLNK(st.st_mode)) {
             if (++links > 40) return fail(ELOOP);
             char target[PATH_MAX];
@@ -444,70 +557,57 @@ int open_in_root(int rootfd, const char* path, int flags) noexcept {
         if (fd >= 0 || errno != ENOSYS) return fd;
         have_openat2 = false;
     }
-    return open_in_root_by_walking(rootfd, path, flags);
+    return walk_in_root(rootfd, path, flags, Create::nothing);
 }
 
 int make_path_in_root(int rootfd, const char* path, bool file) noexcept {
-    char buf[PATH_MAX];
-    size_t len = strlen(path);
-    if (len >= sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(buf, path, len + 1);
-    // Trailing slashes don't make a component.
-    while (len > 1 && buf[len - 1] == '/') buf[--len] = '\0';
-    {
-        int fd = open_in_root(rootfd, buf, O_PATH);
-        if (fd >= 0) {
-            close(fd);
-            return 0;
-        }
-        if (errno != ENOENT) return -1;
-    }
-    // Walk from the top: open the existing prefix, create the next component in it.
-    size_t start = 0;
-    while (buf[start] == '/') ++start;
-    int parent = open_in_root(rootfd, "/", O_PATH | O_DIRECTORY);
-    if (parent < 0) return -1;
-    size_t i = start;
-    while (i <= len) {
-        size_t end = i;
-        while (end < len && buf[end] != '/') ++end;
-        char saved = buf[end];
-        buf[end] = '\0';
-        const char* name = buf + i;
-        bool last = end >= len;
-        if (*name != '\0') {
-            int rc;
-            if (last && file) {
-                int fd = openat(parent, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-                rc = fd < 0 ? -1 : 0;
-                if (fd >= 0) close(fd);
-                if (rc != 0 && errno == EEXIST) rc = 0;
-            } else {
-                rc = mkdirat(parent, name, 0755);
-                if (rc != 0 && errno == EEXIST) rc = 0;
-            }
-            if (rc != 0) {
-                int saved_errno = errno;
-                close(parent);
-                errno = saved_errno;
-                return -1;
-            }
-            if (!last) {
-                // Resolve the prefix so far from the root again: it may be a symlink.
-                close(parent);
-                parent = open_in_root(rootfd, buf, O_PATH | O_DIRECTORY);
-                if (parent < 0) return -1;
-            }
-        }
-        buf[end] = saved;
-        if (last) break;
-        i = end + 1;
-    }
-    close(parent);
+    int fd = open_in_root(rootfd, path, O_PATH);
+    if (fd < 0 && errno == ENOENT)
+        fd = walk_in_root(rootfd, path, O_PATH,
+                          file ? Create::directories_and_file : Create::directories);
+    if (fd < 0) return -1;
+    close(fd);
     return 0;
+}
+
+namespace {
+
+// /dev/console as a plain file for the terminal to be bound on: whatever else the image has there
+// (a symlink above all, which would carry the bind mount to its target) is replaced.
+int prepare_console(int rootfd, ChildError& err) {
+    if (make_path_in_root(rootfd, "/dev", false) != 0) return err.fail(errno, "create /dev");
+    Fd dev(open_in_root(rootfd, "/dev", O_DIRECTORY | O_CLOEXEC));
+    if (dev.get() < 0) return err.fail(errno, "open /dev");
+    struct stat st{};
+    if (fstatat(dev.get(), "console", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (S_ISREG(st.st_mode) || S_ISCHR(st.st_mode)) return 0;
+        if (unlinkat(dev.get(), "console", S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) != 0)
+            return err.fail(errno, "replace /dev/console (not a file or a character device)");
+    } else if (errno != ENOENT) {
+        return err.fail(errno, "stat /dev/console");
+    }
+    int fd = openat(dev.get(), "console", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return err.fail(errno, "create /dev/console");
+    close(fd);
+    return 0;
+}
+
+}  // namespace
+
+int mount_console(const char* pty_path, ChildError& err) noexcept {
+    Fd root(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (root.get() < 0) return err.fail(errno, "open /");
+    Fd dev(open_in_root(root.get(), "/dev", O_PATH | O_DIRECTORY));
+    if (dev.get() < 0) return err.fail(errno, "open /dev");
+    Fd console(openat(dev.get(), "console", O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st{};
+    if (console.get() < 0 || fstat(console.get(), &st) != 0)
+        return err.fail(errno, "open /dev/console");
+    if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
+        return err.fail(EINVAL, "/dev/console is not a file or a character device");
+    char what[96];
+    snprintf(what, sizeof what, "bind %s to /dev/console", pty_path);
+    return bind_onto_fd(AT_FDCWD, pty_path, console.get(), err, what);
 }
 
 int prepare_rootfs(const RootfsPlan& plan, ChildError& err) noexcept {
@@ -549,10 +649,7 @@ int prepare_rootfs(const RootfsPlan& plan, RootfsProgress& progress, bool stop_b
     }
     for (const auto& d : plan.devices)
         if (make_device(plan, root.get(), d, err) != 0) return -1;
-    if (plan.console) {
-        if (make_path_in_root(root.get(), "/dev/console", true) != 0)
-            return err.fail(errno, "create /dev/console");
-    }
+    if (plan.console && prepare_console(root.get(), err) != 0) return -1;
     return 0;
 }
 
@@ -578,6 +675,13 @@ int enter_rootfs(const RootfsPlan& plan, ChildError& err) noexcept {
 int finish_rootfs(const RootfsPlan& plan, ChildError& err) noexcept {
     Fd root(open("/", O_DIRECTORY | O_CLOEXEC));
     if (root.get() < 0) return err.fail(errno, "open /");
+    bool proc_checked = false;
+    auto fd_paths_safe = [&]() {
+        if (proc_checked) return 0;
+        if (check_proc_for_fd_paths(err) != 0) return -1;
+        proc_checked = true;
+        return 0;
+    };
     for (const auto& p : plan.masked_paths) {
         Fd target(open_in_root(root.get(), p.c_str(), O_PATH | O_CLOEXEC));
         if (target.get() < 0) {
@@ -587,20 +691,23 @@ int finish_rootfs(const RootfsPlan& plan, ChildError& err) noexcept {
         struct stat st{};
         if (fstat(target.get(), &st) != 0) return err.fail(errno, "stat %s", p.c_str());
         FdPath where(target.get());
-        int rc;
         if (S_ISDIR(st.st_mode)) {
-            rc = mount("tmpfs", where.text, "tmpfs", MS_RDONLY, "size=0");
+            if (fd_paths_safe() != 0) return -1;
+            if (mount("tmpfs", where.text, "tmpfs", MS_RDONLY, "size=0") != 0)
+                return err.fail(errno, "mask %s", p.c_str());
         } else {
+            // The container's own /dev/null, resolved inside the root and checked to be the
+            // null device: a symlink or a file there would unmask, or leak, something else.
             Fd null(open_in_root(root.get(), "/dev/null", O_PATH | O_CLOEXEC));
             struct stat nst{};
             if (null.get() < 0 || fstat(null.get(), &nst) != 0 || !S_ISCHR(nst.st_mode) ||
                 nst.st_rdev != makedev(1, 3))
                 return err.fail(EINVAL, "mask %s: the container's /dev/null is not the null device",
                                 p.c_str());
-            FdPath src(null.get());
-            rc = mount(src.text, where.text, nullptr, MS_BIND, nullptr);
+            char what[PATH_MAX + 16];
+            snprintf(what, sizeof what, "mask %s", p.c_str());
+            if (bind_onto_fd(null.get(), "", target.get(), err, what) != 0) return -1;
         }
-        if (rc != 0) return err.fail(errno, "mask %s", p.c_str());
     }
     for (const auto& p : plan.readonly_paths) {
         Fd target(open_in_root(root.get(), p.c_str(), O_PATH | O_CLOEXEC));
@@ -608,6 +715,7 @@ int finish_rootfs(const RootfsPlan& plan, ChildError& err) noexcept {
             if (errno == ENOENT) continue;
             return err.fail(errno, "open read-only path %s", p.c_str());
         }
+        if (fd_paths_safe() != 0) return -1;
         FdPath where(target.get());
         if (mount(where.text, where.text, nullptr, MS_BIND | MS_REC, nullptr) != 0)
             return err.fail(errno, "bind read-only path %s", p.c_str());

@@ -258,6 +258,37 @@ TEST_P(InRoot, DanglingAbsoluteSymlinkNeverReachesTheHost) {
     EXPECT_FALSE(fs::exists(fs::symlink_status(name + "/sub")));
 }
 
+TEST_P(InRoot, DanglingSymlinkTargetIsMadeInsideTheRoot) {
+    // A mount point behind a link to a missing path: what the link names is made inside the
+    // root (as runc's securejoin does), whether the link is absolute or climbs with "..".
+    const std::string name = unique("skiff-target");
+    fs::create_symlink("/" + name + "/sub", root_ / "abs-link");
+    fs::create_symlink("../../../../" + name + "-rel", root_ / "rel-link");
+    fs::create_symlink("/" + name + "-file", root_ / "file-link");
+    ASSERT_EQ(make_path_in_root(rootfd_, "/abs-link", false), 0) << strerror(errno);
+    ASSERT_EQ(make_path_in_root(rootfd_, "/rel-link/deeper", false), 0) << strerror(errno);
+    ASSERT_EQ(make_path_in_root(rootfd_, "/file-link", true), 0) << strerror(errno);
+    EXPECT_TRUE(is_dir(root_ / name / "sub"));
+    EXPECT_TRUE(is_dir(root_ / (name + "-rel") / "deeper"));
+    EXPECT_TRUE(is_file(root_ / (name + "-file")));
+    EXPECT_TRUE(fs::is_symlink(root_ / "abs-link")) << "the link itself stays";
+    EXPECT_FALSE(fs::exists(fs::symlink_status("/" + name)));
+    EXPECT_FALSE(fs::exists(fs::symlink_status(outer_ / (name + "-rel"))));
+    EXPECT_FALSE(fs::exists(fs::symlink_status("/" + name + "-file")));
+    // And the link now resolves to what was made.
+    int fd = open_in_root(rootfd_, "/abs-link", O_PATH | O_DIRECTORY);
+    EXPECT_GE(fd, 0) << strerror(errno);
+    if (fd >= 0) close(fd);
+}
+
+TEST_P(InRoot, SymlinkLoopIsELOOP) {
+    fs::create_symlink("/b", root_ / "a");
+    fs::create_symlink("/a", root_ / "b");
+    errno = 0;
+    EXPECT_NE(make_path_in_root(rootfd_, "/a/x", false), 0);
+    EXPECT_EQ(errno, ELOOP);
+}
+
 TEST_P(InRoot, DotDotSymlinkCannotEscape) {
     fs::create_symlink("../../..", root_ / "up");
     ASSERT_EQ(make_path_in_root(rootfd_, "/up/escaped/deeper", false), 0) << strerror(errno);

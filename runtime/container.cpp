@@ -538,9 +538,23 @@ Result<Created> do_create(const std::string& root, bool systemd, bool rootless,
         SKIFF_TRY_CTX(fs::write_file("/proc/" + std::to_string(pid) + "/oom_score_adj",
                                      std::to_string(*spec->process->oom_score_adj)),
                       "process.oomScoreAdj");
-    SKIFF_TRY(send_go(parent_end.get(), v1_tasks));
+    // An init that failed before the go message (its early mounts) has reported why and exited:
+    // that report, not the broken pipe, is the error.
+    auto init_report_or = [&](Error e) -> Error {
+        SyncMessage msg{};
+        if (::recv(parent_end.get(), &msg, sizeof msg, MSG_DONTWAIT) ==
+                static_cast<ssize_t>(sizeof msg) &&
+            msg.type == SyncType::error) {
+            msg.text[sizeof msg.text - 1] = '\0';
+            return Error(msg.code, msg.text);
+        }
+        return e;
+    };
+    if (auto sent = send_go(parent_end.get(), v1_tasks); !sent)
+        return init_report_or(std::move(sent).error());
     v1_tasks.clear();
-    SKIFF_TRY(write_all_fd(parent_end.get(), creating_state));
+    if (auto sent = write_all_fd(parent_end.get(), creating_state); !sent)
+        return init_report_or(std::move(sent).error());
 
     for (;;) {
         SyncMessage msg{};

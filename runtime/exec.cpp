@@ -207,16 +207,6 @@ int apply_rlimits(const LaunchPlan& p, isolation::ChildError& err) noexcept {
     return 0;
 }
 
-// chdir inside the container's root; a cwd that resolves outside it (through a leaked fd, say)
-// is refused: the kernel then reports the path as unreachable.
-int enter_cwd(const LaunchPlan& p, isolation::ChildError& err) noexcept {
-    if (chdir(p.cwd.c_str()) != 0) return err.fail(errno, "process.cwd: chdir %s", p.cwd.c_str());
-    char here[PATH_MAX];
-    if (!getcwd(here, sizeof here) || here[0] != '/')
-        return err.fail(EPERM, "process.cwd: %s is outside the container's root", p.cwd.c_str());
-    return 0;
-}
-
 // Capabilities, user, no_new_privs and seccomp in the order the init takes them.
 int drop_privileges(LaunchPlan& p, isolation::ChildError& err) noexcept {
     // Without no_new_privs a filter may only be installed while CAP_SYS_ADMIN is held.

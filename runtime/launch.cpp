@@ -401,6 +401,33 @@ int find_executable(LaunchPlan& plan, isolation::ChildError& err) noexcept {
     return err.fail(ENOENT, "exec: \"%s\": executable file not found in $PATH", name);
 }
 
+int enter_cwd(const LaunchPlan& plan, isolation::ChildError& err) noexcept {
+    const char* cwd = plan.cwd.c_str();
+    // Resolved from our root with every symlink kept inside it and no magic link followed: a
+    // cwd of /proc/self/fd/N can't reach a directory some fd of ours holds (CVE-2024-21626).
+    int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0) return err.fail(errno, "process.cwd: open /");
+    int dir = isolation::open_in_root(root, cwd, O_PATH | O_DIRECTORY);
+    int saved = errno;
+    close(root);
+    if (dir < 0) {
+        if (saved == ELOOP || saved == EXDEV)
+            return err.fail(saved, "process.cwd: %s is outside the container's root (it goes "
+                                   "through a /proc magic link) or loops", cwd);
+        return err.fail(saved, "process.cwd: chdir %s", cwd);
+    }
+    int rc = fchdir(dir);
+    saved = errno;
+    close(dir);
+    if (rc != 0) return err.fail(saved, "process.cwd: chdir %s", cwd);
+    // And check what we got: a directory outside our root shows as "(unreachable)" (and glibc's
+    // getcwd then fails with ENOENT).
+    char here[PATH_MAX];
+    if (!getcwd(here, sizeof here) || here[0] != '/')
+        return err.fail(EPERM, "process.cwd: %s is outside the container's root", cwd);
+    return 0;
+}
+
 int send_fd(int sock, int fd) noexcept {
     char data = 'T';
     iovec iov{&data, 1};
@@ -436,8 +463,7 @@ int setup_terminal(LaunchPlan& plan, isolation::ChildError& err) noexcept {
     char slave_path[64];
     snprintf(slave_path, sizeof slave_path, "/dev/pts/%u", ptn);
     // Only the init's terminal becomes /dev/console; an exec'd process (no rootfs plan) leaves it.
-    if (plan.rootfs.console && mount(slave_path, "/dev/console", nullptr, MS_BIND, nullptr) != 0)
-        return err.fail(errno, "bind %s to /dev/console", slave_path);
+    if (plan.rootfs.console && isolation::mount_console(slave_path, err) != 0) return -1;
     int slave = open(slave_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (slave < 0) return err.fail(errno, "open %s", slave_path);
     if (send_fd(plan.console_socket, master) != 0)
@@ -475,6 +501,14 @@ void container_init(LaunchPlan& plan) noexcept {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Not dumpable until execve: a container process (one exec'd into a created container, or
+    // of another container in a shared pid namespace) without CAP_SYS_PTRACE can neither ptrace
+    // the init nor open its /proc/PID/exe, fds, environ or memory while it holds the host's
+    // privileges. execve makes the program dumpable again.
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        err.fail(errno, "prctl PR_SET_DUMPABLE");
+        fail(plan, err);
+    }
     if (plan.lock_fd >= 0) close(plan.lock_fd);
     for (int i = 0; i < 3; ++i) {
         if (plan.stdio[i] >= 0 && plan.stdio[i] != i && dup2(plan.stdio[i], i) < 0) {
@@ -563,7 +597,11 @@ void container_init(LaunchPlan& plan) noexcept {
         // turn read-only).
         int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (root < 0 || isolation::make_path_in_root(root, plan.cwd.c_str(), false) != 0) {
-            err.fail(errno, "process.cwd: create %s", plan.cwd.c_str());
+            if (errno == ELOOP)
+                err.fail(errno, "process.cwd: %s is outside the container's root (it goes through "
+                                "a /proc magic link) or loops", plan.cwd.c_str());
+            else
+                err.fail(errno, "process.cwd: create %s", plan.cwd.c_str());
             fail(plan, err);
         }
         close(root);
@@ -576,10 +614,7 @@ void container_init(LaunchPlan& plan) noexcept {
         }
     }
     if (find_executable(plan, err) != 0) fail(plan, err);
-    if (chdir(plan.cwd.c_str()) != 0) {
-        err.fail(errno, "process.cwd: chdir %s", plan.cwd.c_str());
-        fail(plan, err);
-    }
+    if (enter_cwd(plan, err) != 0) fail(plan, err);
 
     send_message(plan.sync_fd, SyncType::created, 0, nullptr);
     close(plan.sync_fd);
@@ -612,10 +647,8 @@ void container_init(LaunchPlan& plan) noexcept {
     }
     if (switch_user(plan, err) != 0) die(err);
     if (plan.umask) ::umask(*plan.umask);
-    if (chdir(plan.cwd.c_str()) != 0) {
-        err.fail(errno, "process.cwd: chdir %s", plan.cwd.c_str());
-        die(err);
-    }
+    // Again as the process's user: it must be allowed into its working directory.
+    if (enter_cwd(plan, err) != 0) die(err);
     if (plan.no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
         err.fail(errno, "set no_new_privs");
         die(err);

@@ -118,6 +118,9 @@ pid_t clone_into_cgroup(uint64_t flags, int cgroup_fd, bool& placed);
 // with err set).
 // Finds args[0] along the plan's PATH (in the current root) into plan.exec_path.
 int find_executable(LaunchPlan& plan, isolation::ChildError& err) noexcept;
+// chdir to plan.cwd, resolved inside the current root (no magic links), and a check that the
+// result is reachable from that root (CVE-2024-21626).
+int enter_cwd(const LaunchPlan& plan, isolation::ChildError& err) noexcept;
 // Sends fd over an AF_UNIX socket (SCM_RIGHTS). 0 or -1 with errno.
 int send_fd(int sock, int fd) noexcept;
 // A pty from the current devpts: the master goes to plan.console_socket, the slave becomes

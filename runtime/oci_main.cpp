@@ -7,6 +7,7 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -20,6 +21,7 @@
 #include "skiff/isolation/seccomp.hpp"
 #include "skiff/runtime/container.hpp"
 #include "skiff/runtime/events.hpp"
+#include "skiff/runtime/self_exe.hpp"
 #include "skiff/runtime/spec.hpp"
 #include "skiff/runtime/update.hpp"
 
@@ -654,6 +656,19 @@ int main(int argc, char** argv) {
         return 1;
     }
     std::string cmd = argv[i++];
+    // The commands that put processes of ours into a container run from a binary those processes
+    // cannot write (CVE-2019-5736): this re-executes skiff-oci once, before anything else.
+    if (cmd == "create" || cmd == "run" || cmd == "exec") {
+        const char* method = std::getenv("SKIFF_OCI_EXE_GUARD");
+        auto guard = protect_own_binary(argv, method && std::strcmp(method, "memfd") == 0
+                                                  ? ExeGuardMethod::sealed_memfd
+                                                  : ExeGuardMethod::read_only_bind);
+        if (!guard) {
+            int rc = fail(guard.error());
+            return cmd == "exec" ? 255 : rc;  // exec's own failures exit with 255, as runc's
+        }
+        log::debug(std::string("binary protection: ") + exe_guard_name(*guard));
+    }
     std::vector<std::string> args(argv + i, argv + argc);
     Runtime rt(g.root, g.systemd_cgroup,
                g.rootless == "auto" ? std::nullopt : std::optional<bool>(g.rootless == "true"));

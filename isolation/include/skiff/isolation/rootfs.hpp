@@ -83,6 +83,9 @@ int prepare_rootfs(const RootfsPlan& plan, RootfsProgress& progress, bool stop_b
 int enter_rootfs(const RootfsPlan& plan, ChildError& err) noexcept;
 // Step 3, inside: masked paths, read-only paths, read-only root, final propagation.
 int finish_rootfs(const RootfsPlan& plan, ChildError& err) noexcept;
+// Inside the new root: binds the terminal pty_path onto /dev/console (made a plain file by
+// prepare_rootfs), through an fd of /dev/console opened without following a symlink.
+int mount_console(const char* pty_path, ChildError& err) noexcept;
 
 // Opens path (absolute inside the root that rootfd is) with every symlink resolved inside that
 // root (openat2 RESOLVE_IN_ROOT). Returns an fd or -1 with errno.
