@@ -504,11 +504,18 @@ void container_init(LaunchPlan& plan) noexcept {
     // Not dumpable until execve: a container process (one exec'd into a created container, or
     // of another container in a shared pid namespace) without CAP_SYS_PTRACE can neither ptrace
     // the init nor open its /proc/PID/exe, fds, environ or memory while it holds the host's
-    // privileges. execve makes the program dumpable again.
-    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
-        err.fail(errno, "prctl PR_SET_DUMPABLE");
-        fail(plan, err);
-    }
+    // privileges. execve makes the program dumpable again. A caller that is not root writes the
+    // new user namespace's id maps itself, which needs /proc/PID to stay its own until then (a
+    // non-dumpable process's /proc files belong to root): such an init turns non-dumpable after
+    // the go message, which comes after the maps.
+    bool defer_nondumpable = !plan.uid_map.empty() && geteuid() != 0;
+    auto make_nondumpable = [&] {
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+            err.fail(errno, "prctl PR_SET_DUMPABLE");
+            fail(plan, err);
+        }
+    };
+    if (!defer_nondumpable) make_nondumpable();
     if (plan.lock_fd >= 0) close(plan.lock_fd);
     for (int i = 0; i < 3; ++i) {
         if (plan.stdio[i] >= 0 && plan.stdio[i] != i && dup2(plan.stdio[i], i) < 0) {
@@ -536,6 +543,7 @@ void container_init(LaunchPlan& plan) noexcept {
 
     size_t state_len = 0;
     receive_go(plan);
+    if (defer_nondumpable) make_nondumpable();
     receive_payload(plan, plan.state_buffer.data(), plan.state_buffer.size(), &state_len);
     if (int rc = isolation::Cgroup::join_self(plan.cgroup_tasks_fds, plan.cgroup_tasks_count);
         rc != 0) {
