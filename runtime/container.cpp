@@ -798,6 +798,10 @@ Status Runtime::kill(const std::string& id, int signal, bool all) {
 
 Status Runtime::remove(const std::string& id, bool force) {
     auto dir = ContainerDir::open_existing(root_, id);
+    // As with runc, a forced delete of a container that is already gone succeeds: containerd's
+    // shim and podman's cleanup both delete --force after a delete or a failed create, and log
+    // an error (or a "failed to remove" warning) for every non-zero exit.
+    if (!dir && force && dir.error().code() == ENOENT) return {};
     if (!dir) return std::move(dir).error();
     auto rec = dir->read();
     if (!rec) return std::move(rec).error();

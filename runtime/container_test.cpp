@@ -1,11 +1,16 @@
-// Tests for container.hpp's pure functions: signal parsing, container id validation, state JSON.
+// Tests for container.hpp: signals, container ids, state JSON, and Runtime paths needing no root.
 #include "skiff/runtime/container.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <string>
+
+#include "skiff/base/fs.hpp"
 
 namespace skiff::runtime {
 namespace {
@@ -131,6 +136,36 @@ TEST(ContainerStateJson, EscapesStrings) {
     auto j = nlohmann::json::parse(s.to_json());
     EXPECT_EQ(j.at("bundle"), "/path/with \"quotes\"\\and\nnewline");
     EXPECT_EQ(j.at("annotations").at("k"), "v\"1");
+}
+
+// A state root of its own, removed again.
+class RuntimeRemove : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/skiff-container-test.XXXXXX";
+        ASSERT_NE(mkdtemp(tmpl), nullptr);
+        root_ = tmpl;
+    }
+    void TearDown() override { (void)fs::remove_all(root_); }
+    std::string root_;
+};
+
+// runc's delete --force of a container that is gone exits 0; containerd's shim and podman's cleanup
+// rely on that after a delete or a failed create.
+TEST_F(RuntimeRemove, ForceOnAMissingContainerSucceeds) {
+    Runtime rt(root_, false);
+    EXPECT_TRUE(rt.remove("gone", true).ok());
+    auto plain = rt.remove("gone", false);
+    ASSERT_FALSE(plain.ok());
+    EXPECT_EQ(plain.error().code(), ENOENT);
+    EXPECT_NE(plain.error().message().find("gone"), std::string::npos);
+}
+
+TEST_F(RuntimeRemove, ForceStillRefusesABadId) {
+    Runtime rt(root_, false);
+    auto r = rt.remove("../escape", true);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), EINVAL);
 }
 
 }  // namespace

@@ -24,6 +24,7 @@ export SKIFF_TEST_MARK="$TEST_NAME-$$-$RANDOM"
 FAILURES=()
 IDS=()
 CLEANUPS=()
+TEARDOWNS=()
 ID_SEQ=0
 CAPTURE_SEQ=0
 OUT='' ERR='' RC=0
@@ -75,6 +76,9 @@ build_console_recv() {
 new_id() { ID_SEQ=$((ID_SEQ + 1)); ID="t-$$-$ID_SEQ"; register_id "$ID"; }
 register_id() { [[ " ${IDS[*]} " == *" $1 "* ]] || IDS+=("$1"); }
 on_cleanup() { CLEANUPS+=("$*"); }
+# on_teardown CMD: run at exit (last registered first) before the leak check, for what must stop
+# before leaks are judged: another engine's containers and daemons (podman, containerd).
+on_teardown() { TEARDOWNS+=("$*"); }
 
 oci() { timeout -k 5 "$OCI_TIMEOUT" "$SKIFF_OCI" --root "$ROOT" "$@"; }
 
@@ -196,6 +200,7 @@ cleanup() {
     [[ -n ${ROOT-} && -n ${TMP-} ]] || exit "$rc"
     trap - ERR
     for id in "${IDS[@]}"; do oci delete --force "$id" >/dev/null 2>&1; done
+    for ((i = ${#TEARDOWNS[@]} - 1; i >= 0; i--)); do eval "${TEARDOWNS[i]}" >/dev/null 2>&1; done
     check_no_leaks "after cleanup"
     # Remove whatever leaked so the host stays clean; the test has already failed above.
     for p in $(marked_processes); do kill -KILL "$p" 2>/dev/null; done
