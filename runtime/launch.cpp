@@ -205,6 +205,8 @@ Result<std::unique_ptr<LaunchPlan>> build_launch_plan(const Spec& spec, const st
     if (user_ns && user_ns->path.empty()) {
         plan->uid_map = id_ranges(lx.uid_mappings);
         plan->gid_map = id_ranges(lx.gid_mappings);
+        // Decided here, not in the init: there geteuid() turns 0 as soon as the maps are written.
+        plan->caller_writes_id_maps = geteuid() != 0;
     }
     for (const auto& [clock, offset] : lx.time_offsets)
         plan->time_offsets += clock + " " + std::to_string(offset.secs) + " " +
@@ -508,7 +510,7 @@ void container_init(LaunchPlan& plan) noexcept {
     // new user namespace's id maps itself, which needs /proc/PID to stay its own until then (a
     // non-dumpable process's /proc files belong to root): such an init turns non-dumpable after
     // the go message, which comes after the maps.
-    bool defer_nondumpable = !plan.uid_map.empty() && geteuid() != 0;
+    bool defer_nondumpable = plan.caller_writes_id_maps;
     auto make_nondumpable = [&] {
         if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
             err.fail(errno, "prctl PR_SET_DUMPABLE");

@@ -40,6 +40,7 @@ struct LaunchPlan {
     std::vector<Join> joins;  // user first; pid is joined by the parent before clone
     int join_pid_fd = -1;
     std::vector<isolation::IdRange> uid_map, gid_map;  // a new user namespace's maps
+    bool caller_writes_id_maps = false;  // not root: the init stays dumpable until they are written
     std::string time_offsets;  // "monotonic S N\nboottime S N\n"
 
     isolation::RootfsPlan rootfs;
