@@ -23,6 +23,7 @@
 #include "hooks.hpp"
 #include "launch.hpp"
 #include "record.hpp"
+#include "terminal.hpp"
 #include "skiff/base/fs.hpp"
 #include "skiff/base/log.hpp"
 #include "skiff/base/process.hpp"
@@ -364,7 +365,8 @@ Status send_sync(int fd, SyncType type) {
 // The create sequence shared by create and run; leaves the init waiting on the exec fifo.
 struct Created {
     pid_t pid = 0;
-    UniqueFd fifo;  // kept open by run to release the init itself
+    UniqueFd fifo;     // kept open by run to release the init itself
+    UniqueFd console;  // the terminal's master, when run attaches it itself
 };
 
 // The bundle's config.json, as text and parsed; from the caller when it has both already.
@@ -399,7 +401,7 @@ Result<bool> rootless_cgroup(const isolation::CgroupLayout& layout, const std::s
 }
 
 Result<Created> do_create(const std::string& root, bool systemd, bool rootless,
-                          const CreateOptions& opt, bool keep_fifo) {
+                          const CreateOptions& opt, bool keep_fifo, bool attach_terminal) {
     if (systemd && !fs::exists("/run/systemd/system"))
         return Error(EINVAL, "--systemd-cgroup: systemd is not running on this host "
                              "(/run/systemd/system is missing); use the default cgroupfs driver");
@@ -437,7 +439,8 @@ Result<Created> do_create(const std::string& root, bool systemd, bool rootless,
         if (!decided) return std::move(decided).error();
         use_cgroup = *decided;
     }
-    auto plan_r = build_launch_plan(*spec, rootfs, bundle, opt, *layout, cgroup_path);
+    auto plan_r =
+        build_launch_plan(*spec, rootfs, bundle, opt, *layout, cgroup_path, attach_terminal);
     if (!plan_r) return std::move(plan_r).error();
     LaunchPlan& plan = **plan_r;
     // Fds the plan opened (joined namespaces, console) must close in this process too.
@@ -585,11 +588,16 @@ Result<Created> do_create(const std::string& root, bool systemd, bool rootless,
     }
 
     log::debug("create " + opt.id + ": init ready");
+    Created out;
+    if (plan.console_receiver) {
+        auto master = receive_console(plan.console_receiver.get());
+        if (!master) return std::move(master).error();
+        out.console = std::move(*master);
+    }
     SKIFF_TRY(dir->write(rec));
     if (!opt.pid_file.empty())
         SKIFF_TRY_CTX(fs::write_file_atomic(opt.pid_file, std::to_string(pid), 0644), "--pid-file");
     undo.commit();
-    Created out;
     out.pid = pid;
     if (keep_fifo) out.fifo = std::move(fifo);
     return out;
@@ -681,7 +689,7 @@ bool Runtime::rootless() {
 }
 
 Status Runtime::create(const CreateOptions& options) {
-    auto r = do_create(root_, systemd_cgroup_, rootless(), options, false);
+    auto r = do_create(root_, systemd_cgroup_, rootless(), options, false, false);
     if (!r) return std::move(r).error();
     return {};
 }
@@ -737,12 +745,16 @@ Result<int> Runtime::run(const CreateOptions& options, bool detach) {
     for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD})
         sigaddset(&forward, s);
     if (!detach) sigprocmask(SIG_BLOCK, &forward, &old);
-    auto created = do_create(root_, systemd_cgroup_, rootless(), options, true);
+    auto created = do_create(root_, systemd_cgroup_, rootless(), options, true, !detach);
     if (!created) {
         if (!detach) sigprocmask(SIG_SETMASK, &old, nullptr);
         return std::move(created).error();
     }
     pid_t pid = created->pid;
+    // A terminal nobody else receives is ours (it started with our window size): raw mode from
+    // before the program starts, restored when this scope ends, however it ends.
+    std::optional<RawTerminal> raw;
+    if (created->console) raw.emplace();
     {
         auto dir = ContainerDir::open_existing(root_, options.id);
         if (!dir) return std::move(dir).error();
@@ -755,7 +767,11 @@ Result<int> Runtime::run(const CreateOptions& options, bool detach) {
     }
     log::debug("run " + options.id + ": started");
     if (detach) return 0;
-    int exit_code = std::max(0, wait_forwarding(pid, forward));
+    int exit_code = std::max(0, created->console
+                                    ? relay_terminal(pid, created->console.get(), forward)
+                                    : wait_forwarding(pid, forward));
+    raw.reset();
+    created->console.reset();
     sigprocmask(SIG_SETMASK, &old, nullptr);
     log::debug("run " + options.id + ": exited");
     auto removed = remove(options.id, true);

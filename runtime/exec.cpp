@@ -26,6 +26,7 @@
 
 #include "launch.hpp"
 #include "record.hpp"
+#include "terminal.hpp"
 #include "skiff/base/fs.hpp"
 #include "skiff/base/log.hpp"
 #include "skiff/base/process.hpp"
@@ -75,7 +76,8 @@ struct ExecPlan {
     int namespaces = 0;    // CLONE_NEW* of every namespace in the container's config
     UniqueFd unified_dir;  // the cgroup2 directory, for CLONE_INTO_CGROUP
     std::vector<UniqueFd> v1_tasks;
-    UniqueFd console;
+    UniqueFd console;           // --console-socket, or our end of the pair we attach ourselves
+    UniqueFd console_receiver;  // where the master arrives when we attach the terminal
     UniqueFd sync_runtime, sync_child;  // SOCK_SEQPACKET pair: reports come back on it
     bool detach = false;
 };
@@ -112,25 +114,36 @@ Status open_cgroups(const RecordedContainer& target, ExecPlan& plan) {
     return {};
 }
 
-Status plan_terminal(const ExecOptions& options, const Process& process, ExecPlan& plan) {
+// attach_terminal: without --console-socket the terminal comes to skiff-oci (exec in the
+// foreground), which relays it; otherwise that is an error.
+Status plan_terminal(const ExecOptions& options, const Process& process, ExecPlan& plan,
+                     bool attach_terminal) {
     LaunchPlan& p = *plan.process;
     p.terminal = process.terminal;
     if (!p.terminal) return {};
-    if (options.console_socket.empty())
-        return Error(EINVAL, "a terminal (--tty) needs a --console-socket to receive it");
     if (process.console_size) {
         p.console_rows = static_cast<unsigned short>(process.console_size->height);
         p.console_cols = static_cast<unsigned short>(process.console_size->width);
     }
-    auto sock = connect_console_socket(options.console_socket);
-    if (!sock) return std::move(sock).error();
-    plan.console = std::move(*sock);
+    if (options.console_socket.empty()) {
+        if (!attach_terminal) return detached_terminal_error();
+        auto pair = make_console_pair();
+        if (!pair) return std::move(pair).error();
+        plan.console = std::move(pair->container_end);
+        plan.console_receiver = std::move(pair->runtime_end);
+        own_window_size(p.console_rows, p.console_cols);
+    } else {
+        auto sock = connect_console_socket(options.console_socket);
+        if (!sock) return std::move(sock).error();
+        plan.console = std::move(*sock);
+    }
     p.console_socket = plan.console.get();
     return {};
 }
 
 Result<std::unique_ptr<ExecPlan>> make_plan(const RecordedContainer& target, const Spec& spec,
-                                            const Process& process, const ExecOptions& options) {
+                                            const Process& process, const ExecOptions& options,
+                                            bool attach_terminal) {
     auto plan = std::make_unique<ExecPlan>();
     plan->detach = options.detach;
     LaunchPlan& p = *plan->process;
@@ -141,7 +154,7 @@ Result<std::unique_ptr<ExecPlan>> make_plan(const RecordedContainer& target, con
         p.seccomp = std::move(*program);
     }
     plan_namespaces(spec, *plan);
-    SKIFF_TRY(plan_terminal(options, process, *plan));
+    SKIFF_TRY(plan_terminal(options, process, *plan, attach_terminal));
     p.preserve_fds = options.preserve_fds;
     for (int i = 0; i < 3; ++i) p.stdio[i] = options.stdio[i];
     p.lock_fd = target.lock.get();
@@ -413,6 +426,48 @@ void kill_detached(pid_t pid) {
     if (fd) syscall(SYS_pidfd_send_signal, fd.get(), SIGKILL, nullptr, 0);
 }
 
+struct ExecStarted {
+    pid_t pid = -1;
+    UniqueFd console;  // the terminal's master, when attach_terminal got one
+};
+
+Result<ExecStarted> start_exec(const std::string& root, const ExecOptions& options,
+                               bool attach_terminal) {
+    auto target = read_recorded(root, options.id);
+    if (!target) return std::move(target).error();
+    SKIFF_TRY(check_status(*target));
+    auto spec = parse_spec(target->config);
+    if (!spec) return std::move(spec).error().context("saved config of " + options.id);
+    auto process = process_for(*spec, options);
+    if (!process) return std::move(process).error();
+    auto plan = make_plan(*target, *spec, *process, options, attach_terminal);
+    if (!plan) return std::move(plan).error();
+    log::debug("exec " + options.id + ": planned");
+    auto pid = spawn(**plan, *target);
+    if (!pid) return std::move(pid).error();
+    log::debug("exec " + options.id + ": started pid " + std::to_string(*pid));
+    ExecStarted out;
+    // The process sent its master before execve, and execve is what spawn waited for.
+    if ((*plan)->console_receiver) {
+        auto master = receive_console((*plan)->console_receiver.get());
+        if (!master) {
+            ChildProcess started(*pid);
+            return std::move(master).error();
+        }
+        out.console = std::move(*master);
+    }
+    if (!options.pid_file.empty()) {
+        auto written = fs::write_file_atomic(options.pid_file, std::to_string(*pid), 0644);
+        if (!written) {
+            ChildProcess process(options.detach ? -1 : *pid);
+            if (options.detach) kill_detached(*pid);
+            return std::move(written).error().context("--pid-file");
+        }
+    }
+    out.pid = *pid;
+    return out;
+}
+
 }  // namespace
 
 Result<Process> exec_process(const Process& base, const ExecOptions& o) {
@@ -495,28 +550,9 @@ Result<std::string> parse_capability_name(const std::string& text) {
 }
 
 Result<pid_t> Runtime::exec_start(const ExecOptions& options) {
-    auto target = read_recorded(root_, options.id);
-    if (!target) return std::move(target).error();
-    SKIFF_TRY(check_status(*target));
-    auto spec = parse_spec(target->config);
-    if (!spec) return std::move(spec).error().context("saved config of " + options.id);
-    auto process = process_for(*spec, options);
-    if (!process) return std::move(process).error();
-    auto plan = make_plan(*target, *spec, *process, options);
-    if (!plan) return std::move(plan).error();
-    log::debug("exec " + options.id + ": planned");
-    auto pid = spawn(**plan, *target);
-    if (!pid) return std::move(pid).error();
-    log::debug("exec " + options.id + ": started pid " + std::to_string(*pid));
-    if (!options.pid_file.empty()) {
-        auto written = fs::write_file_atomic(options.pid_file, std::to_string(*pid), 0644);
-        if (!written) {
-            ChildProcess process(options.detach ? -1 : *pid);
-            if (options.detach) kill_detached(*pid);
-            return std::move(written).error().context("--pid-file");
-        }
-    }
-    return *pid;
+    auto started = start_exec(root_, options, false);
+    if (!started) return std::move(started).error();
+    return started->pid;
 }
 
 Result<int> Runtime::exec(const ExecOptions& options) {
@@ -531,10 +567,17 @@ Result<int> Runtime::exec(const ExecOptions& options) {
     for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD})
         sigaddset(&forward, s);
     sigprocmask(SIG_BLOCK, &forward, &old);
-    auto pid = exec_start(options);
-    int code = pid ? wait_forwarding(*pid, forward) : 0;
+    auto started = start_exec(root_, options, true);
+    int code = 0;
+    if (started && started->console) {
+        // A terminal nobody else receives is ours; it started with our window size.
+        RawTerminal raw;
+        code = relay_terminal(started->pid, started->console.get(), forward);
+    } else if (started) {
+        code = wait_forwarding(started->pid, forward);
+    }
     sigprocmask(SIG_SETMASK, &old, nullptr);
-    if (!pid) return std::move(pid).error();
+    if (!started) return std::move(started).error();
     return code;
 }
 

@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "skiff/base/unique_fd.hpp"
+#include "terminal.hpp"
 
 namespace skiff::runtime {
 
@@ -150,6 +151,12 @@ Result<UniqueFd> connect_console_socket(const std::string& path) {
     return sock;
 }
 
+Error detached_terminal_error() {
+    return Error(EINVAL, "process.terminal is true, but skiff-oci detaches (create, run --detach, "
+                         "exec --detach) and no --console-socket was given to receive the "
+                         "terminal: cannot allocate a tty");
+}
+
 pid_t clone_into_cgroup(uint64_t flags, int cgroup_fd, bool& placed) {
     struct CloneArgs {
         uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
@@ -173,7 +180,8 @@ Result<std::unique_ptr<LaunchPlan>> build_launch_plan(const Spec& spec, const st
                                                       const std::string& bundle,
                                                       const CreateOptions& options,
                                                       const isolation::CgroupLayout& layout,
-                                                      const std::string& cgroup_path) {
+                                                      const std::string& cgroup_path,
+                                                      bool attach_terminal) {
     auto plan = std::make_unique<LaunchPlan>();
     const Linux empty_linux;
     const Linux& lx = spec.linux ? *spec.linux : empty_linux;
@@ -273,11 +281,14 @@ Result<std::unique_ptr<LaunchPlan>> build_launch_plan(const Spec& spec, const st
         plan->console_rows = static_cast<unsigned short>(proc.console_size->height);
         plan->console_cols = static_cast<unsigned short>(proc.console_size->width);
     }
-    if (proc.terminal) {
-        if (options.console_socket.empty())
-            return Error(EINVAL,
-                         "process.terminal is true but no --console-socket was given to receive "
-                         "the terminal");
+    if (proc.terminal && options.console_socket.empty()) {
+        if (!attach_terminal) return detached_terminal_error();
+        auto pair = make_console_pair();
+        if (!pair) return std::move(pair).error();
+        plan->console_socket = pair->container_end.release();
+        plan->console_receiver = std::move(pair->runtime_end);
+        own_window_size(plan->console_rows, plan->console_cols);
+    } else if (proc.terminal) {
         auto sock = connect_console_socket(options.console_socket);
         if (!sock) return std::move(sock).error();
         plan->console_socket = sock->release();

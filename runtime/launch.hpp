@@ -69,6 +69,9 @@ struct LaunchPlan {
     bool terminal = false;
     unsigned short console_rows = 0, console_cols = 0;
     int console_socket = -1;
+    // The runtime's end of the socketpair whose other end is console_socket, when skiff-oci
+    // attaches the terminal itself (no --console-socket): the master arrives on it.
+    UniqueFd console_receiver;
     int preserve_fds = 0;
     int stdio[3] = {-1, -1, -1};  // dup'ed onto 0, 1, 2 by the init when set
     bool user_namespace = false;
@@ -106,11 +109,17 @@ int clone_flag(const std::string& type);
 // Returns like fork.
 pid_t clone_into_cgroup(uint64_t flags, int cgroup_fd, bool& placed);
 
+// The error for a terminal nobody can receive: skiff-oci would detach (create, run --detach,
+// exec --detach) and no --console-socket was given. runc's message, in its meaning.
+Error detached_terminal_error();
+
 // Builds the plan from a validated spec. rootfs is the absolute rootfs path, bundle the bundle.
+// attach_terminal: a process.terminal without --console-socket goes to skiff-oci itself (run in
+// the foreground), through plan.console_receiver; without it, that is an error.
 [[nodiscard]] Result<std::unique_ptr<LaunchPlan>> build_launch_plan(
     const Spec& spec, const std::string& rootfs, const std::string& bundle,
     const CreateOptions& options, const isolation::CgroupLayout& layout,
-    const std::string& cgroup_path);
+    const std::string& cgroup_path, bool attach_terminal);
 
 // The container's init: runs in the child of clone, never returns. Allocates nothing.
 [[noreturn]] void container_init(LaunchPlan& plan) noexcept;
