@@ -63,7 +63,7 @@ private:
 };
 
 struct WatchCacheOptions {
-    size_t capacity = 1024;          // recent events kept for watches that start in the past
+    size_t capacity = 512;           // recent events kept for watches that start in the past
     size_t subscriber_limit = 20000;  // events a subscriber may have waiting before it is expired
 };
 
