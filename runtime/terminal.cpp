@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string>
 
+#include "skiff/base/fd_passing.hpp"
 #include "skiff/base/process.hpp"
 
 namespace skiff::runtime {
@@ -26,25 +27,7 @@ Result<ConsolePair> make_console_pair() {
 }
 
 Result<UniqueFd> receive_console(int runtime_end) {
-    char data;
-    iovec iov{&data, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr mh{};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = control;
-    mh.msg_controllen = sizeof control;
-    ssize_t n;
-    do n = ::recvmsg(runtime_end, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) return Error::from_errno("receive the terminal's master");
-    cmsghdr* c = CMSG_FIRSTHDR(&mh);
-    if (n != 1 || !c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-        c->cmsg_len != CMSG_LEN(sizeof(int)))
-        return Error(EPROTO, "receive the terminal's master: no fd came");
-    int fd;
-    std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-    return UniqueFd(fd);
+    return receive_fd(runtime_end, MSG_DONTWAIT, "the terminal's master");
 }
 
 // ---- raw mode ----

@@ -14,6 +14,8 @@
 #include <cstring>
 #include <utility>
 
+#include "skiff/base/fd_passing.hpp"
+
 namespace skiff::cli {
 namespace {
 
@@ -70,27 +72,7 @@ Result<UniqueFd> ConsoleSocket::receive_master(int timeout_ms) {
     if (rc < 0) return Error::from_errno("wait on console socket");
     UniqueFd conn(::accept4(sock_.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!conn) return Error::from_errno("accept on console socket");
-    char byte;
-    iovec iov{&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    msghdr mh{};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = control;
-    mh.msg_controllen = sizeof control;
-    ssize_t n;
-    do n = ::recvmsg(conn.get(), &mh, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) return Error::from_errno("receive the terminal");
-    for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-            c->cmsg_len == CMSG_LEN(sizeof(int))) {
-            int fd;
-            std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-            return UniqueFd(fd);
-        }
-    }
-    return Error(EPROTO, "the console socket message carried no terminal");
+    return receive_fd(conn.get(), 0, "the terminal from the console socket");
 }
 
 RawMode RawMode::enter(int fd) {
