@@ -23,17 +23,6 @@ require_tools() { # TOOL...: the callers are installed by tools/setup; missing i
     done
 }
 
-# oci_has_command CMD: skiff-oci implements CMD (pause, resume, ...). Steps of a caller that need a
-# command skiff-oci lacks print a SKIP line naming it, and run once the command is there. Known is
-# `CMD --help` exiting 0, or CMD without an id failing for another reason than an unknown command.
-oci_has_command() {
-    local err
-    "$SKIFF_OCI" "$1" --help >/dev/null 2>&1 && return 0
-    err=$("$SKIFF_OCI" --root "$TMP/probe-root" "$1" 2>&1 >/dev/null || true)
-    [[ $err != *"unknown command"* ]]
-}
-skip_step() { echo "SKIP (step): $*"; }
-
 # our_children NAME: pids of this shell's children (adopted daemons included) whose command is NAME.
 our_children() {
     local f pid
