@@ -19,6 +19,7 @@
 #include <climits>
 #include <cstring>
 
+#include "skiff/base/fd_passing.hpp"
 #include "skiff/base/unique_fd.hpp"
 #include "terminal.hpp"
 
@@ -439,23 +440,6 @@ int enter_cwd(const LaunchPlan& plan, isolation::ChildError& err) noexcept {
     if (!getcwd(here, sizeof here) || here[0] != '/')
         return err.fail(EPERM, "process.cwd: %s is outside the container's root", cwd);
     return 0;
-}
-
-int send_fd(int sock, int fd) noexcept {
-    char data = 'T';
-    iovec iov{&data, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
 }
 
 // A pty from the container's own devpts: the master goes to the console socket, the slave

@@ -131,8 +131,6 @@ int find_executable(LaunchPlan& plan, isolation::ChildError& err) noexcept;
 // chdir to plan.cwd, resolved inside the current root (no magic links), and a check that the
 // result is reachable from that root (CVE-2024-21626).
 int enter_cwd(const LaunchPlan& plan, isolation::ChildError& err) noexcept;
-// Sends fd over an AF_UNIX socket (SCM_RIGHTS). 0 or -1 with errno.
-int send_fd(int sock, int fd) noexcept;
 // A pty from the current devpts: the master goes to plan.console_socket, the slave becomes
 // stdio and the controlling terminal (of a new session), and /dev/console when
 // plan.rootfs.console is set.
