@@ -69,7 +69,7 @@ Response Registry::delete_object(const ResourcePath& path, const std::string& na
     for (int attempt = 0; attempt < 5; ++attempt) {
         auto current = store_.get(key);
         if (!current) return store_failure(current.error(), path, name);
-        json obj = with_version(*current);
+        json obj = *decode(info, *current);
         json& meta = obj["metadata"];
         if (!options.uid_precondition.empty() && options.uid_precondition != meta.value("uid", ""))
             return failure(409, "Conflict",
@@ -109,8 +109,10 @@ Response Registry::delete_object(const ResourcePath& path, const std::string& na
             auto kv = store_.remove(key, current->mod_revision);
             if (!kv && kv.error().code() == store::errc::conflict) continue;
             if (!kv) return store_failure(kv.error(), path, name);
+            decoded_.forget(key);
             after_removal(info, path.ns, obj);
-            return object_response(200, with_version(*kv));
+            // The removed object (kv's value) at the deletion's revision.
+            return Response{200, "application/json", with_version_text(kv->value, kv->mod_revision), {}};
         }
         if (!deleting) meta["deletionTimestamp"] = rfc3339_after(grace);
         meta["deletionGracePeriodSeconds"] = grace;
@@ -119,7 +121,9 @@ Response Registry::delete_object(const ResourcePath& path, const std::string& na
         auto kv = store_.update(key, obj.dump(), current->mod_revision);
         if (!kv && kv.error().code() == store::errc::conflict) continue;
         if (!kv) return store_failure(kv.error(), path, name);
-        return object_response(200, with_version(*kv));
+        Response response{200, "application/json", with_version_text(kv->value, kv->mod_revision), {}};
+        remember(*kv, std::move(obj));
+        return response;
     }
     return failure(409, "Conflict", "the object kept changing while it was deleted", path, name);
 }

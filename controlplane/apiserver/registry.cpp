@@ -418,7 +418,9 @@ Response Registry::create_object(const Request& req, const ResourcePath& path, j
         release_service_addresses(store_, allocated);
         return store_failure(kv.error(), path, name);
     }
-    return Response{201, "application/json", with_version_text(kv->value, kv->mod_revision), {}};
+    Response created{201, "application/json", with_version_text(kv->value, kv->mod_revision), {}};
+    remember(*kv, std::move(obj));
+    return created;
 }
 
 Response Registry::get(const Request& req, const ResourcePath& path) {
@@ -525,7 +527,8 @@ Response Registry::update(const Request& req, const ResourcePath& path) {
     std::string key = key_of(info, path.ns, path.name);
     auto current = store_.get(key);
     if (!current) return store_failure(current.error(), path, path.name);
-    json old = with_version(*current);
+    auto decoded = decode(info, *current);
+    const json& old = *decoded;
     int64_t expected = current->mod_revision;  // an update without resourceVersion is unconditional
     if (auto rv = meta.value("resourceVersion", ""); !rv.empty()) {
         if (std::from_chars(rv.data(), rv.data() + rv.size(), expected).ec != std::errc())
@@ -555,7 +558,8 @@ Response Registry::patch(const Request& req, const ResourcePath& path) {
     for (int attempt = 0; attempt < 5; ++attempt) {
         auto current = store_.get(key);
         if (!current) return store_failure(current.error(), path, path.name);
-        json old = with_version(*current);
+        auto decoded = decode(info, *current);
+        const json& old = *decoded;
         // A patch of the scale subresource applies to the Scale the client sees.
         json base = is_scale ? scale_of(info, old) : old;
         json patched;
@@ -603,7 +607,8 @@ Response Registry::apply(const Request& req, const ResourcePath& path, const jso
     for (int attempt = 0; attempt < 5; ++attempt) {
         auto current = store_.get(key);
         if (!current && current.error().code() != store::errc::not_found) return store_failure(current.error(), path, path.name);
-        json live = current ? with_version(*current) : json();
+        auto decoded = current ? decode(info, *current) : std::make_shared<const json>();
+        const json& live = *decoded;
         auto result = server_side_apply(live, applied, manager, force, now_rfc3339(), patch_schema(info));
         if (!result) return status_response(400, "BadRequest", result.error().message());
         if (!result->conflicts.empty()) return object_response(409, conflict_status(result->conflicts));
@@ -724,8 +729,24 @@ Response Registry::commit_update(const Request& req, const ResourcePath& path, c
         return store_failure(kv.error(), path, path.name);
     }
     if (info.resource == "services") release_service_addresses(store_, service_addresses_dropped(old, updated));
-    if (sub == "scale") return object_response(200, scale_of(info, with_version(*kv)));
-    return Response{200, "application/json", with_version_text(kv->value, kv->mod_revision), {}};
+    Response response = sub == "scale" ? object_response(200, scale_of(info, with_version(*kv)))
+                                       : Response{200, "application/json", with_version_text(kv->value, kv->mod_revision), {}};
+    remember(*kv, std::move(updated));
+    return response;
+}
+
+std::shared_ptr<const json> Registry::decode(const ResourceInfo& info, const store::KeyValue& kv) {
+    if (auto known = decoded_.find(kv.key, kv.mod_revision)) return known;
+    json object = with_version(kv);
+    apply_defaults(info, object);
+    auto decoded = std::make_shared<const json>(std::move(object));
+    decoded_.remember(kv.key, kv.mod_revision, decoded);
+    return decoded;
+}
+
+void Registry::remember(const store::KeyValue& kv, json object) {
+    object["metadata"]["resourceVersion"] = std::to_string(kv.mod_revision);
+    decoded_.remember(kv.key, kv.mod_revision, std::make_shared<const json>(std::move(object)));
 }
 
 Result<std::string> Registry::bound_node(const std::string& ns, const std::string& pod) {

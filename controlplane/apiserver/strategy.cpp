@@ -135,10 +135,7 @@ std::vector<FieldError> validate_create(const ResourceInfo& info, const json& ob
     });
 }
 
-std::vector<FieldError> validate_update(const ResourceInfo& info, const json& object, const json& old) {
-    // Objects stored before a default existed compare as if they had it.
-    json before = old;
-    apply_defaults(info, before);
+std::vector<FieldError> validate_update(const ResourceInfo& info, const json& object, const json& before) {
     return guarded([&](Errors& e) {
         validate_object_meta(info, object, false, e);
         const std::string& r = info.resource;

@@ -712,5 +712,62 @@ TEST_F(RegistryStrategyTest, PodImageUpdateAllowedPortChangeRefused) {
               0u);
 }
 
+// Updates start from the decoded object of the registry's last write only while the store still holds that
+// revision: a write that went around this registry (another server on the same etcd) is read afresh.
+TEST_F(RegistryStrategyTest, UpdatesSeeWritesMadeAroundTheRegistry) {
+    ASSERT_EQ(call("POST", deployments(), "", deployment()).status, 201);
+    Response r = call("PATCH", deployments(), "web", {{"spec", {{"replicas", 2}}}}, "application/merge-patch+json");
+    ASSERT_EQ(r.status, 200) << r.body;
+    // Behind the registry's back: new labels and replicas, stored as they are.
+    std::string key = Registry::key_of(deployments(), "default", "web");
+    auto kv = store_->get(key);
+    ASSERT_TRUE(kv);
+    json stored = json::parse(kv->value);
+    stored["metadata"]["labels"] = {{"written", "elsewhere"}};
+    stored["spec"]["replicas"] = 7;
+    ASSERT_TRUE(store_->update(key, stored.dump(), kv->mod_revision));
+    // A merge patch applies to what is stored now, not to the registry's last write.
+    r = call("PATCH", deployments(), "web", {{"metadata", {{"annotations", {{"a", "1"}}}}}}, "application/merge-patch+json");
+    ASSERT_EQ(r.status, 200) << r.body;
+    json after = json::parse(r.body);
+    EXPECT_EQ(after["metadata"]["labels"]["written"], "elsewhere");
+    EXPECT_EQ(after["spec"]["replicas"], 7);
+    EXPECT_EQ(after["metadata"]["annotations"]["a"], "1");
+    // A PUT carrying the revision it read succeeds; one carrying an older revision is a conflict.
+    json put = after;
+    put["spec"]["replicas"] = 4;
+    r = call("PUT", deployments(), "web", put);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["spec"]["replicas"], 4);
+    EXPECT_EQ(call("PUT", deployments(), "web", put).status, 409);
+    // A delete and a new object of the same name: the new one's updates start from the new one.
+    ASSERT_EQ(call("DELETE", deployments(), "web", json::object()).status, 200);
+    json again = deployment();
+    again["spec"]["replicas"] = 5;
+    ASSERT_EQ(call("POST", deployments(), "", again).status, 201);
+    r = call("PATCH", deployments(), "web", {{"metadata", {{"annotations", {{"b", "2"}}}}}}, "application/merge-patch+json");
+    ASSERT_EQ(r.status, 200) << r.body;
+    after = json::parse(r.body);
+    EXPECT_EQ(after["spec"]["replicas"], 5);
+    EXPECT_FALSE(after["metadata"].contains("labels")) << after.dump();
+    EXPECT_EQ(after["metadata"]["generation"], 1);
+}
+
+// The stored text of objects written before a default existed: the update is validated as if it had it.
+TEST_F(RegistryStrategyTest, ObjectsStoredWithoutDefaultsAreUpdatedAsIfTheyHadThem) {
+    ASSERT_EQ(call("POST", pods(), "", pod()).status, 201);
+    std::string key = Registry::key_of(pods(), "default", "web");
+    auto kv = store_->get(key);
+    ASSERT_TRUE(kv);
+    json bare = json::parse(kv->value);
+    bare["spec"].erase("dnsPolicy");
+    bare["spec"].erase("terminationGracePeriodSeconds");
+    ASSERT_TRUE(store_->update(key, bare.dump(), kv->mod_revision));
+    // Only the labels change; a pod's spec may not, and the missing defaults don't count as changes.
+    Response r = call("PATCH", pods(), "web", {{"metadata", {{"labels", {{"x", "y"}}}}}}, "application/merge-patch+json");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["spec"]["dnsPolicy"], "ClusterFirst");
+}
+
 }  // namespace
 }  // namespace skiff::apiserver

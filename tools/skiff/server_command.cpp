@@ -30,9 +30,19 @@
 
 namespace po = boost::program_options;
 
+// jemalloc's control interface when skiff is linked with it (CMakeLists.txt); null with glibc's malloc.
+extern "C" int mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp, size_t newlen) __attribute__((weak));
+
 namespace skiff::cli {
 
 namespace {
+
+// Hands the heap's free pages back to the kernel, as Go's scavenger does for kube-apiserver: an idle
+// server shrinks after a burst.
+void release_free_heap() {
+    if (mallctl) (void)mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);  // 4096: every arena
+    else malloc_trim(0);
+}
 
 int usage_error(const std::string& msg) { return cli::usage_error("skiff server", msg); }
 
@@ -205,14 +215,16 @@ int cmd_server(const std::vector<std::string>& args) {
         (void)setrlimit(RLIMIT_NOFILE, &files);
     }
 
-    // glibc gives each of the 64 handler threads an arena of its own, up to 8 per core, and keeps what they
-    // freed: after 20 s of lists the server held 58 MB, 28 MB of it free memory in arenas. One arena per core,
-    // and free memory handed back to the kernel every 5 s (below), as Go's scavenger does for kube-apiserver.
-    mallopt(M_ARENA_MAX, static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
-    // A fixed mmap threshold: blocks of 256 KiB and more (list pages, response bodies) are mapped and
-    // unmapped on their own. glibc's default raises the threshold to the largest block freed so far,
-    // after which megabyte-sized list pages come from the arenas and leave them fragmented.
-    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    if (!mallctl) {  // a build with glibc's malloc
+        // glibc gives each of the 64 handler threads an arena of its own, up to 8 per core, and keeps what
+        // they freed: after 20 s of lists the server held 58 MB, 28 MB of it free memory in arenas. One arena
+        // per core, and free memory handed back to the kernel every 5 s (below).
+        mallopt(M_ARENA_MAX, static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
+        // A fixed mmap threshold: blocks of 256 KiB and more (list pages, response bodies) are mapped and
+        // unmapped on their own. glibc's default raises the threshold to the largest block freed so far,
+        // after which megabyte-sized list pages come from the arenas and leave them fragmented.
+        mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    }
 
     // SIGINT/SIGTERM are taken by a thread of their own (blocked everywhere else), which stops the server.
     sigset_t stop_signals;
@@ -307,10 +319,12 @@ int cmd_server(const std::vector<std::string>& args) {
     }
     std::thread waiter([&] {
         // Wakes every 5 s to hand freed heap back to the kernel (an idle server shrinks after a burst; the
-        // store frees its page caches after 3 s without writes).
+        // store frees its page caches after 3 s without writes, the registry its decoded objects here).
         const timespec trim_interval{5, 0};
         while (sigtimedwait(&stop_signals, nullptr, &trim_interval) < 0) {
-            if (errno == EAGAIN) malloc_trim(0);
+            if (errno != EAGAIN) continue;
+            registry.release_idle_memory();
+            release_free_heap();
         }
         for (auto& server : servers) server->stop();
     });

@@ -26,6 +26,12 @@ namespace po = boost::program_options;
 using json = nlohmann::json;
 using namespace skiff;
 
+// jemalloc's settings (skiff links it, see CMakeLists.txt; an unused variable without it). One arena per
+// CPU; thread caches only for blocks up to 1 KiB: each of `skiff server`'s 64 request threads keeps its
+// cache while idle, and with the default (32 KiB) those held 16 MB of an idle server's 35 MB.
+extern "C" const char* malloc_conf;
+const char* malloc_conf = "percpu_arena:percpu,tcache_max:1024";
+
 namespace {
 
 const char* kUsage =

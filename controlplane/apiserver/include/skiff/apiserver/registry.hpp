@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 
+#include "skiff/apiserver/decoded_objects.hpp"
 #include "skiff/apiserver/http_server.hpp"
 #include "skiff/apiserver/resources.hpp"
 #include "skiff/apiserver/selectors.hpp"
@@ -58,6 +59,10 @@ public:
     // The key prefix of a collection: every object of the resource, or those of one namespace.
     static std::string collection_prefix(const ResourceInfo& info, const std::string& ns);
 
+    // Frees the decoded objects of the last writes unless they were used since the last call (the server
+    // calls it every few seconds, so an idle server gives that memory back).
+    void release_idle_memory() { decoded_.release_if_idle(); }
+
 private:
     Response route(const Request& req, const ResourcePath& path);
     Response create(const Request& req, const ResourcePath& path);
@@ -87,10 +92,16 @@ private:
     // empty goes too.
     void after_removal(const ResourceInfo& info, const std::string& ns, const nlohmann::json& obj);
     void finish_namespace(const std::string& name);
+    // The stored object as writes start from it: metadata.resourceVersion set, defaults applied (an object
+    // stored before a default existed is read as if it had it); parsed once per revision (decoded_).
+    std::shared_ptr<const nlohmann::json> decode(const ResourceInfo& info, const store::KeyValue& kv);
+    // Keeps object (what was just written as kv) for the next write of its key.
+    void remember(const store::KeyValue& kv, nlohmann::json object);
 
     store::Store& store_;
     std::shared_ptr<WatchCache> watches_;
     std::chrono::seconds bookmark_interval_;
+    DecodedObjects decoded_;
 };
 
 // DNS-1123: a subdomain (object names, up to 253) or a label (namespaces, up to 63). "" if valid, else why.

@@ -44,7 +44,9 @@ void prepare_for_update(const ResourceInfo& info, nlohmann::json& object, const 
 std::vector<FieldError> validate_create(const ResourceInfo& info, const nlohmann::json& object);
 
 // The errors of an update of `old` to `object` (after prepare_for_update and defaults): everything
-// validate_create checks, plus what may not change (a deployment's selector, a pod's spec, ...).
+// validate_create checks, plus what may not change (a deployment's selector, a pod's spec, ...). old has
+// its defaults applied too (the registry decodes stored objects so), so that an object stored before a
+// default existed compares as if it had it.
 std::vector<FieldError> validate_update(const ResourceInfo& info, const nlohmann::json& object,
                                         const nlohmann::json& old);
 
