@@ -11,23 +11,27 @@ std::shared_ptr<const nlohmann::json> DecodedObjects::find(const std::string& ke
     return it->second.object;
 }
 
-void DecodedObjects::remember(const std::string& key, int64_t mod_revision, std::shared_ptr<const nlohmann::json> object) {
+void DecodedObjects::remember(const std::string& key, int64_t mod_revision, size_t text_size,
+                              std::shared_ptr<const nlohmann::json> object) {
     used_.store(true, std::memory_order_relaxed);
     std::shared_ptr<const nlohmann::json> dropped;  // freed after the lock is released
     std::lock_guard lock(mu_);
     auto [it, inserted] = entries_.try_emplace(key);
     if (!inserted && it->second.mod_revision > mod_revision) return;  // a later write got here first
     dropped = std::move(it->second.object);
-    it->second = Entry{mod_revision, next_serial_, std::move(object)};
+    bytes_ = bytes_ - it->second.bytes + text_size;
+    it->second = Entry{mod_revision, next_serial_, text_size, std::move(object)};
     order_.emplace_back(key, next_serial_++);
     // The queue holds every insertion; an entry written again has a newer serial, its old queue item is stale.
-    while (entries_.size() > capacity_) {
+    while (bytes_ > capacity_ && !order_.empty()) {
         auto [old_key, serial] = std::move(order_.front());
         order_.pop_front();
         auto old = entries_.find(old_key);
-        if (old != entries_.end() && old->second.serial == serial) entries_.erase(old);
+        if (old == entries_.end() || old->second.serial != serial) continue;
+        bytes_ -= old->second.bytes;
+        entries_.erase(old);
     }
-    if (order_.size() > 2 * capacity_ + 16) {  // mostly stale items (a few keys written over and over)
+    if (order_.size() > 2 * entries_.size() + 16) {  // mostly stale items (a few keys written over and over)
         std::erase_if(order_, [&](const std::pair<std::string, uint64_t>& item) {
             auto e = entries_.find(item.first);
             return e == entries_.end() || e->second.serial != item.second;
@@ -37,7 +41,10 @@ void DecodedObjects::remember(const std::string& key, int64_t mod_revision, std:
 
 void DecodedObjects::forget(const std::string& key) {
     std::lock_guard lock(mu_);
-    entries_.erase(key);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return;
+    bytes_ -= it->second.bytes;
+    entries_.erase(it);
 }
 
 void DecodedObjects::release_if_idle() {
@@ -47,6 +54,7 @@ void DecodedObjects::release_if_idle() {
         std::lock_guard lock(mu_);
         entries.swap(entries_);
         order_ = {};
+        bytes_ = 0;
     }
 }
 

@@ -69,7 +69,7 @@ Response Registry::delete_object(const ResourcePath& path, const std::string& na
     for (int attempt = 0; attempt < 5; ++attempt) {
         auto current = store_.get(key);
         if (!current) return store_failure(current.error(), path, name);
-        json obj = *decode(info, *current);
+        json obj = *decode(info, *current, false);
         json& meta = obj["metadata"];
         if (!options.uid_precondition.empty() && options.uid_precondition != meta.value("uid", ""))
             return failure(409, "Conflict",

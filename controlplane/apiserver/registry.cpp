@@ -418,9 +418,7 @@ Response Registry::create_object(const Request& req, const ResourcePath& path, j
         release_service_addresses(store_, allocated);
         return store_failure(kv.error(), path, name);
     }
-    Response created{201, "application/json", with_version_text(kv->value, kv->mod_revision), {}};
-    remember(*kv, std::move(obj));
-    return created;
+    return Response{201, "application/json", with_version_text(kv->value, kv->mod_revision), {}};
 }
 
 Response Registry::get(const Request& req, const ResourcePath& path) {
@@ -735,18 +733,18 @@ Response Registry::commit_update(const Request& req, const ResourcePath& path, c
     return response;
 }
 
-std::shared_ptr<const json> Registry::decode(const ResourceInfo& info, const store::KeyValue& kv) {
+std::shared_ptr<const json> Registry::decode(const ResourceInfo& info, const store::KeyValue& kv, bool keep) {
     if (auto known = decoded_.find(kv.key, kv.mod_revision)) return known;
     json object = with_version(kv);
     apply_defaults(info, object);
     auto decoded = std::make_shared<const json>(std::move(object));
-    decoded_.remember(kv.key, kv.mod_revision, decoded);
+    if (keep) decoded_.remember(kv.key, kv.mod_revision, kv.value.size(), decoded);
     return decoded;
 }
 
 void Registry::remember(const store::KeyValue& kv, json object) {
     object["metadata"]["resourceVersion"] = std::to_string(kv.mod_revision);
-    decoded_.remember(kv.key, kv.mod_revision, std::make_shared<const json>(std::move(object)));
+    decoded_.remember(kv.key, kv.mod_revision, kv.value.size(), std::make_shared<const json>(std::move(object)));
 }
 
 Result<std::string> Registry::bound_node(const std::string& ns, const std::string& pod) {

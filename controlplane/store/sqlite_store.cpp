@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "skiff/base/memory.hpp"
 #include "skiff/store/store.hpp"
 
 #include "key_range.hpp"
@@ -670,6 +671,7 @@ private:
             if (Clock::now() >= release_at) {
                 sqlite3_db_release_memory(writer_->handle());
                 readers_.release_idle_memory();
+                release_thread_cache();
                 release_at = Clock::time_point::max();
             }
             int64_t target = auto_target_;

@@ -25,6 +25,7 @@
 #include "skiff/apiserver/registry.hpp"
 #include "skiff/apiserver/watch_cache.hpp"
 #include "skiff/base/fs.hpp"
+#include "skiff/base/memory.hpp"
 #include "skiff/cli/options.hpp"
 #include "skiff/store/store.hpp"
 
@@ -36,13 +37,6 @@ extern "C" int mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp
 namespace skiff::cli {
 
 namespace {
-
-// Hands the heap's free pages back to the kernel, as Go's scavenger does for kube-apiserver: an idle
-// server shrinks after a burst.
-void release_free_heap() {
-    if (mallctl) (void)mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);  // 4096: every arena
-    else malloc_trim(0);
-}
 
 int usage_error(const std::string& msg) { return cli::usage_error("skiff server", msg); }
 
@@ -318,8 +312,9 @@ int cmd_server(const std::vector<std::string>& args) {
         serving("http", insecure_address, *server);
     }
     std::thread waiter([&] {
-        // Wakes every 5 s to hand freed heap back to the kernel (an idle server shrinks after a burst; the
-        // store frees its page caches after 3 s without writes, the registry its decoded objects here).
+        // Wakes every 5 s to hand freed heap back to the kernel, as Go's scavenger does for kube-apiserver (an
+        // idle server shrinks after a burst; the store frees its page caches after 3 s without writes, the
+        // request threads their allocator caches after 1 s without work, the registry its decoded objects here).
         const timespec trim_interval{5, 0};
         while (sigtimedwait(&stop_signals, nullptr, &trim_interval) < 0) {
             if (errno != EAGAIN) continue;

@@ -93,8 +93,9 @@ private:
     void after_removal(const ResourceInfo& info, const std::string& ns, const nlohmann::json& obj);
     void finish_namespace(const std::string& name);
     // The stored object as writes start from it: metadata.resourceVersion set, defaults applied (an object
-    // stored before a default existed is read as if it had it); parsed once per revision (decoded_).
-    std::shared_ptr<const nlohmann::json> decode(const ResourceInfo& info, const store::KeyValue& kv);
+    // stored before a default existed is read as if it had it); parsed once per revision (decoded_). keep:
+    // remember it for the next write (an update; not a delete).
+    std::shared_ptr<const nlohmann::json> decode(const ResourceInfo& info, const store::KeyValue& kv, bool keep = true);
     // Keeps object (what was just written as kv) for the next write of its key.
     void remember(const store::KeyValue& kv, nlohmann::json object);
 
