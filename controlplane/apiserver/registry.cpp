@@ -4,6 +4,7 @@
 
 #include "registry_internal.hpp"
 #include "service_addresses.hpp"
+#include "skiff/apiserver/json_parse.hpp"
 #include "skiff/apiserver/k8s_types.hpp"
 #include "skiff/apiserver/protobuf.hpp"
 #include "skiff/apiserver/server_side_apply.hpp"
@@ -111,7 +112,7 @@ std::string generated_suffix() {  // 5 characters from Kubernetes' alphabet (no 
 
 // The stored JSON with the store's revision as metadata.resourceVersion.
 json with_version(const store::KeyValue& kv) {
-    json j = json::parse(kv.value, nullptr, false);
+    json j = parse_json_or_discarded(kv.value);
     if (j.is_discarded()) j = json::object();
     j["metadata"]["resourceVersion"] = std::to_string(kv.mod_revision);
     return j;
@@ -157,6 +158,18 @@ std::string with_version_text(std::string_view stored, int64_t revision) {
     return with_version({"", std::string(stored), 0, revision}).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+// A request body as JSON. A NUL byte is never valid JSON text (inside a string it must be escaped), but
+// nlohmann's rules, which parse_json keeps, end the text at one: "{}\0junk" would pass as {}.
+namespace {
+bool parse_json_body(std::string_view body, json& out, JsonSyntaxError& error) {
+    if (auto nul = body.find('\0'); nul != std::string_view::npos) {
+        error = {nul, "a NUL byte"};
+        return false;
+    }
+    return parse_json(body, out, &error);
+}
+}  // namespace
+
 // Parses a request body as a JSON object; a 400 naming the byte position otherwise.
 bool parse_body(const Request& req, json& out, Response& error) {
     std::string type = req.header("content-type");
@@ -172,11 +185,9 @@ bool parse_body(const Request& req, json& out, Response& error) {
                                 "the body's content type \"" + type + "\" is not supported: send application/json");
         return false;
     }
-    try {
-        out = json::parse(req.body);
-    } catch (const json::parse_error& e) {
+    if (JsonSyntaxError e; !parse_json_body(req.body, out, e)) {
         error = status_response(400, "BadRequest",
-                                "the request body is not valid JSON at byte " + std::to_string(e.byte) + ": " + e.what());
+                                "the request body is not valid JSON at byte " + std::to_string(e.byte) + ": " + e.message);
         return false;
     }
     if (!out.is_object()) {
@@ -386,7 +397,7 @@ Response Registry::create_object(const Request& req, const ResourcePath& path, j
             return ns.error().code() == store::errc::not_found
                        ? status_response(404, "NotFound", "namespaces \"" + path.ns + "\" not found")
                        : store_failure(ns.error(), path, name);
-        if (json::parse(ns->value, nullptr, false)["metadata"].contains("deletionTimestamp"))
+        if (member_or_null(parse_json_or_discarded(ns->value), "metadata").contains("deletionTimestamp"))
             return failure(403, "Forbidden",
                            info.resource + " \"" + name + "\" is forbidden: unable to create new content in namespace " +
                                path.ns + " because it is being terminated",
@@ -541,12 +552,10 @@ Response Registry::patch(const Request& req, const ResourcePath& path) {
     std::string type = req.header("content-type");
     type = type.substr(0, type.find(';'));
     json patch;
-    try {
-        patch = json::parse(req.body);
-    } catch (const json::parse_error& e) {
+    if (JsonSyntaxError e; !parse_json_body(req.body, patch, e)) {
         if (type == "application/apply-patch+yaml")
             return status_response(400, "BadRequest", "the apply configuration must be sent as JSON (kubectl does)");
-        return status_response(400, "BadRequest", "the patch is not valid JSON at byte " + std::to_string(e.byte));
+        return status_response(400, "BadRequest", "the patch is not valid JSON at byte " + std::to_string(e.byte) + ": " + e.message);
     }
     const auto& info = *path.info;
     if (type == "application/apply-patch+yaml") return apply(req, path, patch);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "registry_internal.hpp"
+#include "skiff/apiserver/json_parse.hpp"
 
 namespace skiff::apiserver {
 
@@ -27,8 +28,8 @@ CachedEvent::CachedEvent(const store::Event& e)
 
 void CachedEvent::parse() const {
     std::call_once(parsed_, [this] {
-        object_ = json::parse(object_json, nullptr, false);
-        if (!prev_json.empty()) prev_ = json::parse(prev_json, nullptr, false);
+        object_ = parse_json_or_discarded(object_json);
+        if (!prev_json.empty()) prev_ = parse_json_or_discarded(prev_json);
     });
 }
 
