@@ -15,13 +15,11 @@ namespace skiff::apiserver {
 // the walks over its result (dump, ==, copies, the API server's validation and merges), so hostile
 // input must not reach a depth that exhausts a thread's stack. A Kubernetes object nests about 10
 // levels, a CRD's OpenAPI schema a few dozen; 1000 levels cost this parser well under 1 MiB of
-// stack (8 MiB thread stacks) and still reject
-// "[[[[..." bombs.
+// stack (8 MiB thread stacks) and still reject "[[[[..." bombs.
 inline constexpr int max_json_depth = 1000;
 
 struct JsonSyntaxError {
-    size_t byte =
-        0;  // 0-based offset of the offending byte; the text's size when the text ends too early
+    size_t byte = 0;  // 0-based offset of the offending byte; the text's size when the text ends too early
     std::string message;
 };
 
