@@ -89,6 +89,12 @@ std::optional<ResourcePath> parse_resource_path(const std::vector<std::string>& 
     return out;
 }
 
+bool is_list_request(const Request& req) {
+    if (req.method != "GET" || req.param("watch") == "true" || req.param("watch") == "1") return false;
+    auto path = parse_resource_path(split_path_parts(req.path));
+    return path && path->name.empty();
+}
+
 Handler make_api_handler(Registry* registry, const Authenticator* authenticator) {
     return [registry, authenticator](const Request& req) -> Response {
         auto p = split_path_parts(req.path);

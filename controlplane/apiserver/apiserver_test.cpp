@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "skiff/apiserver/api_handler.hpp"
 #include "skiff/apiserver/discovery.hpp"
@@ -169,6 +172,89 @@ TEST_F(ServerTest, AStalledClientHoldsUpNobodyAndTimesOut) {
     auto rest = receive(stalled.get());
     EXPECT_EQ(rest, "");
     EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(900));
+}
+
+// Lists run on threads of their own: with every list thread held by a slow list, other requests (on
+// one worker here) are still answered, and the lists are answered once they may finish.
+TEST(ServerPools, ListsDoNotTakeTheOtherRequestsThreads) {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool release = false;
+    int lists_running = 0;
+    HttpServerOptions o;
+    o.workers = 1;
+    o.list_workers = 2;
+    o.is_list = [](const Request& r) { return r.path == "/list"; };
+    auto s = HttpServer::listen(o, [&](const Request& r) {
+        if (r.path == "/list") {
+            std::unique_lock lock(mu);
+            ++lists_running;
+            cv.notify_all();
+            cv.wait(lock, [&] { return release; });
+        }
+        return Response{200, "text/plain", r.path, {}};
+    });
+    ASSERT_TRUE(s) << s.error().what();
+    std::unique_ptr<HttpServer> server = std::move(*s);
+    std::thread runner([&] { server->run(); });
+    auto get = [&](const std::string& path) {
+        UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(server->port());
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        EXPECT_EQ(connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        EXPECT_EQ(write(fd.get(), req.data(), req.size()), static_cast<ssize_t>(req.size()));
+        timeval tv{5, 0};
+        setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        std::string got;
+        char buf[1024];
+        for (ssize_t n; (n = read(fd.get(), buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+        return got;
+    };
+    std::vector<std::thread> lists;
+    std::vector<std::string> list_answers(3);
+    for (int i = 0; i < 3; ++i) lists.emplace_back([&, i] { list_answers[i] = get("/list"); });
+    {
+        std::unique_lock lock(mu);
+        ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(5), [&] { return lists_running == 2; }));
+    }
+    // Both list threads are held (the third list waits for one); the worker still answers.
+    auto other = get("/other");
+    EXPECT_NE(other.find("HTTP/1.1 200"), std::string::npos) << other;
+    EXPECT_NE(other.find("/other"), std::string::npos) << other;
+    {
+        std::lock_guard lock(mu);
+        EXPECT_EQ(lists_running, 2) << "lists beyond the list threads wait for one";
+        release = true;
+    }
+    cv.notify_all();
+    for (auto& t : lists) t.join();
+    for (const auto& answer : list_answers) EXPECT_NE(answer.find("HTTP/1.1 200"), std::string::npos) << answer;
+    EXPECT_EQ(lists_running, 3);
+    server->stop();
+    runner.join();
+}
+
+TEST(ServerPools, ListRequestsAreCollectionGetsThatAreNotWatches) {
+    auto req = [](const std::string& method, const std::string& path, const std::string& watch = "") {
+        Request r;
+        r.method = method;
+        r.path = path;
+        if (!watch.empty()) r.query.emplace("watch", watch);
+        return r;
+    };
+    EXPECT_TRUE(is_list_request(req("GET", "/api/v1/pods")));
+    EXPECT_TRUE(is_list_request(req("GET", "/api/v1/namespaces/default/pods")));
+    EXPECT_TRUE(is_list_request(req("GET", "/apis/apps/v1/namespaces/default/deployments")));
+    EXPECT_FALSE(is_list_request(req("GET", "/api/v1/namespaces/default/pods/web")));
+    EXPECT_FALSE(is_list_request(req("GET", "/api/v1/namespaces/default/pods", "true")));
+    EXPECT_FALSE(is_list_request(req("GET", "/api/v1/pods", "1")));
+    EXPECT_FALSE(is_list_request(req("POST", "/api/v1/namespaces/default/pods")));
+    EXPECT_FALSE(is_list_request(req("DELETE", "/api/v1/namespaces/default/pods")));
+    EXPECT_FALSE(is_list_request(req("GET", "/version")));
+    EXPECT_FALSE(is_list_request(req("GET", "/api/v1")));
 }
 
 }  // namespace

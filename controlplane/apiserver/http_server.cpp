@@ -162,9 +162,9 @@ public:
     // stream_args: the TLS stream's ssl::context, nothing for plain HTTP.
     template <class... StreamArgs>
     Session(tcp::socket socket, const Handler& handler, const HttpServerOptions& options, WorkerPool& workers,
-            StreamArgs&... stream_args)
+            WorkerPool& list_workers, StreamArgs&... stream_args)
         : stream_(std::move(socket), stream_args...), timer_(stream_.get_executor()), handler_(handler),
-          options_(options), workers_(workers) {}
+          options_(options), workers_(workers), list_workers_(list_workers) {}
 
     void start() {
         asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
@@ -236,7 +236,9 @@ private:
             return reply(status_response(400, "BadRequest", "malformed request path \"" + req.target + "\""), false,
                          version);
         // The handler runs on a worker; its response comes back to this connection's strand.
-        asio::post(workers_.context(), [self = shared_from_this(), req = std::move(req), keep_alive, version]() mutable {
+        bool list = options_.is_list && options_.is_list(req);
+        WorkerPool& pool = list ? list_workers_ : workers_;
+        asio::post(pool.context(), [self = shared_from_this(), req = std::move(req), keep_alive, version]() mutable {
             Response res;
             try {
                 res = self->handler_(req);
@@ -359,6 +361,7 @@ private:
     const Handler& handler_;
     const HttpServerOptions& options_;
     WorkerPool& workers_;
+    WorkerPool& list_workers_;
     std::optional<ClientCertificate> client_certificate_;  // from the handshake
     // Streaming state (strand only, except wake_posted_).
     std::shared_ptr<StreamBody> body_;
@@ -374,6 +377,7 @@ class BeastServer : public HttpServer {
 public:
     BeastServer(const HttpServerOptions& options, Handler handler)
         : options_(options), handler_(std::move(handler)), workers_(std::max(1, options.workers)),
+          list_workers_(options.is_list ? std::max(1, options.list_workers) : 0),
           acceptor_(asio::make_strand(ioc_)) {}
 
     Status bind() {
@@ -410,8 +414,8 @@ private:
         acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
             if (!acceptor_.is_open()) return;
             if (!ec) {
-                if (tls_) std::make_shared<Session<TlsStream>>(std::move(socket), handler_, options_, workers_, *tls_)->start();
-                else std::make_shared<Session<PlainStream>>(std::move(socket), handler_, options_, workers_)->start();
+                if (tls_) std::make_shared<Session<TlsStream>>(std::move(socket), handler_, options_, workers_, list_workers_, *tls_)->start();
+                else std::make_shared<Session<PlainStream>>(std::move(socket), handler_, options_, workers_, list_workers_)->start();
                 return accept();
             }
             // Out of descriptors (EMFILE, ENFILE) or memory: the pending connection stays queued, so an
@@ -456,6 +460,7 @@ private:
     Handler handler_;
     std::optional<ssl::context> tls_;
     WorkerPool workers_;
+    WorkerPool list_workers_;
     asio::io_context ioc_;
     tcp::acceptor acceptor_;
     asio::steady_timer accept_retry_{acceptor_.get_executor()};

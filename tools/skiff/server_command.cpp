@@ -276,6 +276,8 @@ int cmd_server(const std::vector<std::string>& args) {
         options.address = address;
         options.port = port;
         options.threads = threads;
+        options.is_list = apiserver::is_list_request;
+        options.list_workers = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
         options.request_timeout = std::chrono::seconds(request_timeout);
         options.tls = std::move(tls);
         auto server = apiserver::HttpServer::listen(options, std::move(handler));

@@ -23,4 +23,7 @@ Handler make_api_handler(Registry* registry = nullptr, const Authenticator* auth
 // nullopt when it is not a served resource.
 std::optional<ResourcePath> parse_resource_path(const std::vector<std::string>& parts);
 
+// A list: a GET of a resource collection that is not a watch (HttpServerOptions::is_list).
+bool is_list_request(const Request& req);
+
 }  // namespace skiff::apiserver
