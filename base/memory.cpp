@@ -10,6 +10,8 @@ extern "C" int mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp
 
 namespace skiff {
 
+bool using_jemalloc() { return mallctl != nullptr; }
+
 void release_free_heap() {
     if (mallctl) (void)mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);  // 4096: every arena
     else malloc_trim(0);

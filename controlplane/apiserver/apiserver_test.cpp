@@ -67,6 +67,30 @@ TEST(Discovery, CoreResourcesHaveWhatKubectlNeeds) {
     EXPECT_EQ(find_resource("", "v1", "deployments"), nullptr);
 }
 
+UniqueFd connect_loopback(uint16_t port) {
+    UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    return fd;
+}
+
+// Reads until the peer closes or `until` appears; the text received.
+std::string receive(int fd, const std::string& until = "") {
+    std::string got;
+    char buf[4096];
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    while (until.empty() || got.find(until) == std::string::npos) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        got.append(buf, static_cast<size_t>(n));
+    }
+    return got;
+}
+
 // A server on a free loopback port, run on a thread of its own for the test's life.
 class ServerTest : public ::testing::Test {
 protected:
@@ -91,30 +115,9 @@ protected:
         thread_.join();
     }
 
-    UniqueFd connect_to() {
-        UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(server_->port());
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        EXPECT_EQ(connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-        return fd;
-    }
+    UniqueFd connect_to() { return connect_loopback(server_->port()); }
     static void send_all(int fd, const std::string& data) {
         ASSERT_EQ(write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
-    }
-    // Reads until the peer closes or `until` appears; the text received.
-    static std::string receive(int fd, const std::string& until = "") {
-        std::string got;
-        char buf[4096];
-        timeval tv{5, 0};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        while (until.empty() || got.find(until) == std::string::npos) {
-            ssize_t n = read(fd, buf, sizeof buf);
-            if (n <= 0) break;
-            got.append(buf, static_cast<size_t>(n));
-        }
-        return got;
     }
     std::string request(const std::string& raw) {
         auto fd = connect_to();
@@ -198,20 +201,10 @@ TEST(ServerPools, ListsDoNotTakeTheOtherRequestsThreads) {
     std::unique_ptr<HttpServer> server = std::move(*s);
     std::thread runner([&] { server->run(); });
     auto get = [&](const std::string& path) {
-        UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(server->port());
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        EXPECT_EQ(connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        auto fd = connect_loopback(server->port());
         std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
         EXPECT_EQ(write(fd.get(), req.data(), req.size()), static_cast<ssize_t>(req.size()));
-        timeval tv{5, 0};
-        setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        std::string got;
-        char buf[1024];
-        for (ssize_t n; (n = read(fd.get(), buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
-        return got;
+        return receive(fd.get());
     };
     std::vector<std::thread> lists;
     std::vector<std::string> list_answers(3);

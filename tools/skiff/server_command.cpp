@@ -31,9 +31,6 @@
 
 namespace po = boost::program_options;
 
-// jemalloc's control interface when skiff is linked with it (CMakeLists.txt); null with glibc's malloc.
-extern "C" int mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp, size_t newlen) __attribute__((weak));
-
 namespace skiff::cli {
 
 namespace {
@@ -209,7 +206,7 @@ int cmd_server(const std::vector<std::string>& args) {
         (void)setrlimit(RLIMIT_NOFILE, &files);
     }
 
-    if (!mallctl) {  // a build with glibc's malloc
+    if (!using_jemalloc()) {
         // glibc gives each of the 64 handler threads an arena of its own, up to 8 per core, and keeps what
         // they freed: after 20 s of lists the server held 58 MB, 28 MB of it free memory in arenas. One arena
         // per core, and free memory handed back to the kernel every 5 s (below).

@@ -4,6 +4,9 @@
 
 namespace skiff {
 
+// Whether the allocator is jemalloc (skiff links it; false in builds with glibc's malloc).
+bool using_jemalloc();
+
 // Returns the heap's free pages to the kernel (jemalloc: every arena's unused pages; glibc: malloc_trim).
 void release_free_heap();
 
