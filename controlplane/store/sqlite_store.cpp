@@ -15,6 +15,7 @@
 
 #include "key_range.hpp"
 #include "sqlite_db.hpp"
+#include "wal_checkpointer.hpp"
 
 namespace skiff::store {
 
@@ -22,6 +23,7 @@ namespace {
 
 using sqlite::Db;
 using sqlite::Query;
+using sqlite::WalCheckpointer;
 using Clock = std::chrono::steady_clock;
 
 // kv: every write is a row and its id is the revision. A delete writes a tombstone (deleted = 1,
@@ -252,6 +254,17 @@ public:
         }
         SKIFF_TRY(writer_->exec("COMMIT"));
         SKIFF_TRY(load_revisions());
+        auto checkpointer = WalCheckpointer::start(path_, options_.sync == SqliteOptions::Sync::full);
+        if (!checkpointer) return std::move(checkpointer).error();
+        checkpointer_ = std::move(*checkpointer);
+        // Replaces SQLite's automatic checkpoint: the checkpointer's thread copies the WAL instead.
+        sqlite3_wal_hook(
+            writer_->handle(),
+            [](void* checkpointer, sqlite3*, const char*, int frames) {
+                static_cast<WalCheckpointer*>(checkpointer)->committed(frames);
+                return SQLITE_OK;
+            },
+            checkpointer_.get());
         {
             std::lock_guard lock(hub_.mu);
             hub_.published = revision_;
@@ -268,6 +281,8 @@ public:
         }
         cv_.notify_all();
         if (thread_.joinable()) thread_.join();
+        if (writer_) sqlite3_wal_hook(writer_->handle(), nullptr, nullptr);
+        checkpointer_.reset();
         hub_.shut_down();
     }
 
@@ -512,13 +527,15 @@ private:
 
     // One write inside the batch transaction, at revision rev. A refused write (exists, not
     // found, conflict) has written nothing; a database error leaves the caller to roll back.
-    Result<Applied> apply(const Op& op, int64_t rev) {
+    // wrote: set once the op has written to the database (its errors before that leave nothing to undo).
+    Result<Applied> apply(const Op& op, int64_t rev, bool& wrote) {
         auto cur = current_row(op.key);
         if (!cur) return std::move(cur).error();
         Applied a;
         auto event = std::make_shared<Event>();
         if (op.kind == Op::Kind::create) {
             if (*cur) return Error(errc::exists, "create " + op.key + ": already exists");
+            wrote = true;
             SKIFF_TRY(insert_row(rev, op.key, rev, 0, false, op.value));
             SKIFF_TRY(run("INSERT INTO current (key, id, created) VALUES (?1, ?2, ?3)", op.key, {rev, rev}));
             a.kv = KeyValue{op.key, op.value, rev, rev};
@@ -531,6 +548,7 @@ private:
             auto old = value_at(id);
             if (!old) return std::move(old).error();
             event->prev = KeyValue{op.key, std::move(*old), created, id};
+            wrote = true;
             if (op.kind == Op::Kind::update) {
                 SKIFF_TRY(insert_row(rev, op.key, created, id, false, op.value));
                 SKIFF_TRY(run("UPDATE current SET id = ?2 WHERE key = ?1", op.key, {rev}));
@@ -558,18 +576,19 @@ private:
         int64_t rev = revision_;
         Status status = writer_->exec("BEGIN IMMEDIATE");
         for (size_t i = 0; status && i < batch.size(); ++i) {
-            status = writer_->exec("SAVEPOINT op");
-            if (!status) break;
-            auto applied = apply(*batch[i], rev + 1);
+            bool wrote = false;
+            auto applied = apply(*batch[i], rev + 1, wrote);
             if (applied) {
                 ++rev;
-                status = writer_->exec("RELEASE op");
                 events.push_back(applied->event);
                 results.push_back(Outcome{std::move(applied->kv), std::nullopt});
-            } else {
-                // Only a database error can have written part of the op; undo it either way.
-                status = writer_->exec("ROLLBACK TO op; RELEASE op");
+            } else if (!wrote) {  // refused (exists, not found, conflict) or a failed read: nothing to undo
                 results.push_back(Outcome{KeyValue{}, std::move(applied).error()});
+            } else {
+                // A database error in the middle of a write (disk full, I/O): the whole batch is rolled back
+                // and fails. A savepoint per op would undo just that op, but costs a sixth of the writer's
+                // instructions per write.
+                status = std::move(applied).error();
             }
         }
         if (status) status = writer_->exec("COMMIT");
@@ -664,12 +683,14 @@ private:
                 next_sample = Clock::now() + options_.compact_interval;
             }
             if (!batch.empty()) {
+                checkpointer_->before_write();
                 commit_batch(batch);
                 release_at = Clock::now() + kIdleRelease;
                 continue;  // writes first; compaction proceeds between batches
             }
             if (Clock::now() >= release_at) {
                 sqlite3_db_release_memory(writer_->handle());
+                checkpointer_->release_memory();
                 readers_.release_idle_memory();
                 release_thread_cache();
                 release_at = Clock::time_point::max();
@@ -678,6 +699,7 @@ private:
             for (auto& c : compacts) target = std::max(target, c->expected);
             if (target > compacted_.load()) {
                 release_at = Clock::now() + kIdleRelease;
+                checkpointer_->before_write();
                 if (auto s = compact_step(target); !s) {
                     for (auto& c : compacts) c->done.set_value(s.error());
                     compacts.clear();
@@ -697,6 +719,7 @@ private:
     const std::string path_;
     const SqliteOptions options_;
     std::unique_ptr<Db> writer_;  // used by the writer thread only (and open())
+    std::unique_ptr<WalCheckpointer> checkpointer_;
     ReaderPool readers_;
     Hub hub_;
     std::thread thread_;
