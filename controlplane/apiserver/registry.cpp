@@ -518,34 +518,55 @@ Response Registry::list(const Request& req, const ResourcePath& path) {
 }
 
 Response Registry::update(const Request& req, const ResourcePath& path) {
+    const auto& info = *path.info;
+    // The body, checked; again after a try that consumed it (its unknown-field warnings are given once).
+    auto read_body = [&](json& obj, Response& error, bool again) {
+        if (!parse_body(req, obj, error)) return false;
+        if (path.subresource == "scale") {
+            if (obj.value("kind", "Scale") != "Scale") {
+                error = status_response(400, "BadRequest", "the scale subresource takes a Scale, not " + obj["kind"].dump());
+                return false;
+            }
+        } else if (!check_type(obj, path, error) || (!again && !check_fields(req, info, obj, error))) {
+            return false;
+        }
+        json& meta = obj["metadata"];
+        if (!meta.is_object()) meta = json::object();
+        if (meta.value("name", path.name) != path.name) {
+            error = status_response(400, "BadRequest", "the name of the object (" + meta.value("name", "") +
+                                                           ") does not match the name in the URL (" + path.name + ")");
+            return false;
+        }
+        return true;
+    };
     json obj;
     Response error;
-    if (!parse_body(req, obj, error)) return error;
-    const auto& info = *path.info;
-    if (path.subresource == "scale") {
-        if (obj.value("kind", "Scale") != "Scale")
-            return status_response(400, "BadRequest", "the scale subresource takes a Scale, not " + obj["kind"].dump());
-    } else if (!check_type(obj, path, error) || !check_fields(req, *path.info, obj, error)) {
-        return error;
+    if (!read_body(obj, error, false)) return error;
+    const json& meta = obj["metadata"];
+    int64_t wanted = 0;  // the client's resourceVersion; 0: an unconditional update
+    if (auto rv = meta.value("resourceVersion", ""); !rv.empty()) {
+        if (std::from_chars(rv.data(), rv.data() + rv.size(), wanted).ec != std::errc())
+            return failure(422, "Invalid", "metadata.resourceVersion: Invalid value: \"" + rv + "\"", path, path.name);
     }
-    json& meta = obj["metadata"];
-    if (!meta.is_object()) meta = json::object();
-    if (meta.value("name", path.name) != path.name)
-        return status_response(400, "BadRequest", "the name of the object (" + meta.value("name", "") +
-                                                      ") does not match the name in the URL (" + path.name + ")");
     std::string key = key_of(info, path.ns, path.name);
+    // The object at the client's version, when this server wrote or read it last: the write's compare-and-swap
+    // on that version checks that it is still current, so the store need not be read first. When it is not
+    // (another server wrote, the object went), the update goes the long way and answers as if it had.
+    if (auto known = wanted && !dry_run(req) ? decoded_.find(key, wanted) : nullptr) {
+        if (path.subresource == "scale") obj = with_scale(*known, obj);
+        bool stale = false;
+        Response r = commit_update(req, path, *known, std::move(obj), wanted, stale);
+        if (!stale) return r;
+        obj = json();
+        if (!read_body(obj, error, true)) return error;
+    }
     auto current = store_.get(key);
     if (!current) return store_failure(current.error(), path, path.name);
     auto decoded = decode(info, *current);
     const json& old = *decoded;
-    int64_t expected = current->mod_revision;  // an update without resourceVersion is unconditional
-    if (auto rv = meta.value("resourceVersion", ""); !rv.empty()) {
-        if (std::from_chars(rv.data(), rv.data() + rv.size(), expected).ec != std::errc())
-            return failure(422, "Invalid", "metadata.resourceVersion: Invalid value: \"" + rv + "\"", path, path.name);
-    }
     if (path.subresource == "scale") obj = with_scale(old, obj);
-    bool conflict = false;
-    return commit_update(req, path, old, std::move(obj), expected, conflict);
+    bool stale = false;
+    return commit_update(req, path, old, std::move(obj), wanted ? wanted : current->mod_revision, stale);
 }
 
 Response Registry::patch(const Request& req, const ResourcePath& path) {
@@ -590,9 +611,9 @@ Response Registry::patch(const Request& req, const ResourcePath& path) {
         if (is_scale) patched = with_scale(old, patched);
         Response error;
         if (!is_scale && !check_fields(req, info, patched, error)) return error;
-        bool conflict = false;
-        Response r = commit_update(req, path, old, std::move(patched), current->mod_revision, conflict);
-        if (!conflict) return r;
+        bool stale = false;
+        Response r = commit_update(req, path, old, std::move(patched), current->mod_revision, stale);
+        if (!stale) return r;
     }
     return failure(409, "Conflict", "the object kept changing while the patch was applied", path, path.name);
 }
@@ -627,9 +648,9 @@ Response Registry::apply(const Request& req, const ResourcePath& path, const jso
             return r;
         }
         if (obj == live) return object_response(200, live);  // nothing changed: no write, no new revision
-        bool conflict = false;
-        Response r = commit_update(req, path, live, std::move(obj), current->mod_revision, conflict);
-        if (!conflict) return r;
+        bool stale = false;
+        Response r = commit_update(req, path, live, std::move(obj), current->mod_revision, stale);
+        if (!stale) return r;
     }
     return failure(409, "Conflict", "the object kept changing while the configuration was applied", path, path.name);
 }
@@ -654,7 +675,7 @@ bool Registry::check_fields(const Request& req, const ResourceInfo& info, const 
 }
 
 Response Registry::commit_update(const Request& req, const ResourcePath& path, const json& old, json updated,
-                                 int64_t expected, bool& conflict) {
+                                 int64_t expected, bool& stale) {
     const auto& info = *path.info;
     const std::string& sub = path.subresource;
     if (sub == "status") {
@@ -716,7 +737,7 @@ Response Registry::commit_update(const Request& req, const ResourcePath& path, c
         auto kv = store_.update(key, updated.dump(), expected);
         if (kv) kv = store_.remove(key, kv->mod_revision);
         if (!kv) {
-            conflict = kv.error().code() == store::errc::conflict;
+            stale = kv.error().code() == store::errc::conflict || kv.error().code() == store::errc::not_found;
             return store_failure(kv.error(), path, path.name);
         }
         after_removal(info, path.ns, updated);
@@ -732,7 +753,7 @@ Response Registry::commit_update(const Request& req, const ResourcePath& path, c
     auto kv = store_.update(key, updated.dump(), expected);
     if (!kv) {
         release_service_addresses(store_, allocated);
-        conflict = kv.error().code() == store::errc::conflict;
+        stale = kv.error().code() == store::errc::conflict || kv.error().code() == store::errc::not_found;
         return store_failure(kv.error(), path, path.name);
     }
     if (info.resource == "services") release_service_addresses(store_, service_addresses_dropped(old, updated));

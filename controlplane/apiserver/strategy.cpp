@@ -19,11 +19,23 @@ void validate_service_account(const json& sa, Errors& e) {
     bool_at(sa, "automountServiceAccountToken", Path("automountServiceAccountToken"), e);
 }
 
-// The kind's own rules, the same on create and update (updates add theirs in validate_update).
-void validate_kind(const ResourceInfo& info, const json& object, bool creating, Errors& e) {
+// Both objects without the member, or both with equal ones.
+bool same_member(const json& a, const json& b, const char* key) {
+    const json* x = member(a, key);
+    const json* y = member(b, key);
+    return x && y ? *x == *y : x == y;
+}
+
+// The kind's own rules, the same on create and update (updates add theirs in validate_update). before: the
+// stored object an update starts from, or null on create.
+void validate_kind(const ResourceInfo& info, const json& object, const json* before, Errors& e) {
     const std::string& r = info.resource;
+    bool creating = before == nullptr;
     if (r == "pods")
-        validate_pod(object, e);
+        // Ratcheting, as Kubernetes does for unchanged fields of custom resources: a spec an update leaves as
+        // it was passed these rules when it was written (most pod updates are labels, annotations and
+        // status), and most of an update's validation time went to checking it again.
+        validate_pod(object, e, creating || !same_member(object, *before, "spec"));
     else if (r == "deployments")
         validate_deployment(object, e);
     else if (r == "replicasets")
@@ -131,7 +143,7 @@ void prepare_for_update(const ResourceInfo& info, json& object, const json& old)
 std::vector<FieldError> validate_create(const ResourceInfo& info, const json& object) {
     return guarded([&](Errors& e) {
         validate_object_meta(info, object, true, e);
-        validate_kind(info, object, true, e);
+        validate_kind(info, object, nullptr, e);
     });
 }
 
@@ -140,7 +152,7 @@ std::vector<FieldError> validate_update(const ResourceInfo& info, const json& ob
         validate_object_meta(info, object, false, e);
         const std::string& r = info.resource;
         if (r == "services") validate_service_update(object, before, e);
-        validate_kind(info, object, false, e);
+        validate_kind(info, object, &before, e);
         if (r == "pods")
             validate_pod_update(object, before, e);
         else if (r == "deployments" || r == "replicasets")

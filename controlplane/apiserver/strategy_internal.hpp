@@ -100,7 +100,8 @@ void validate_nonnegative(const json& object, std::string_view key, const Path& 
 
 // Per-kind validation (validation_pods.cpp, validation_core.cpp).
 void validate_pod_spec(const json& spec, const Path& p, Errors& e);
-void validate_pod(const json& pod, Errors& e);
+// check_spec false: the spec is the one already stored (validated when it was written) and is left alone.
+void validate_pod(const json& pod, Errors& e, bool check_spec = true);
 void validate_pod_update(const json& pod, const json& old, Errors& e);
 void validate_deployment(const json& deployment, Errors& e);
 void validate_replica_set(const json& replica_set, Errors& e);

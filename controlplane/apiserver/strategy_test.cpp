@@ -753,6 +753,75 @@ TEST_F(RegistryStrategyTest, UpdatesSeeWritesMadeAroundTheRegistry) {
     EXPECT_EQ(after["metadata"]["generation"], 1);
 }
 
+// A PUT carrying the version the registry wrote last starts from its own copy without reading the store;
+// the compare-and-swap still catches a write made elsewhere since, and an object gone since.
+TEST_F(RegistryStrategyTest, PutsAtTheLastWrittenVersionStillSeeWritesMadeElsewhere) {
+    ASSERT_EQ(call("POST", deployments(), "", deployment()).status, 201);
+    Response r = call("PATCH", deployments(), "web", {{"spec", {{"replicas", 2}}}}, "application/merge-patch+json");
+    ASSERT_EQ(r.status, 200) << r.body;
+    json mine = json::parse(r.body);  // the registry's last write, and the version it remembers
+    std::string key = Registry::key_of(deployments(), "default", "web");
+
+    // The common case: a PUT at that version from the registry's copy, then another at the new one.
+    json put = mine;
+    put["spec"]["replicas"] = 3;
+    r = call("PUT", deployments(), "web", put);
+    ASSERT_EQ(r.status, 200) << r.body;
+    mine = json::parse(r.body);
+    EXPECT_EQ(mine["spec"]["replicas"], 3);
+    EXPECT_EQ(mine["metadata"]["generation"], 3);
+    auto kv = store_->get(key);
+    ASSERT_TRUE(kv);
+    EXPECT_EQ(json::parse(kv->value)["spec"]["replicas"], 3);
+
+    // Another writer changes it behind the registry's back: a PUT at the registry's version is a conflict
+    // naming the object, and the other write stays.
+    json stored = json::parse(kv->value);
+    stored["spec"]["replicas"] = 7;
+    ASSERT_TRUE(store_->update(key, stored.dump(), kv->mod_revision));
+    put = mine;
+    put["spec"]["replicas"] = 4;
+    r = call("PUT", deployments(), "web", put);
+    EXPECT_EQ(r.status, 409) << r.body;
+    EXPECT_NE(r.body.find("\"web\""), std::string::npos) << r.body;
+    EXPECT_EQ(json::parse(store_->get(key)->value)["spec"]["replicas"], 7);
+
+    // A PUT at the registry's version after it wrote again, then the object removed behind its back: 404.
+    put = json::parse(call("GET", deployments(), "web", json()).body);
+    put["spec"]["replicas"] = 5;
+    r = call("PUT", deployments(), "web", put);
+    ASSERT_EQ(r.status, 200) << r.body;
+    put = json::parse(r.body);
+    ASSERT_TRUE(store_->remove(key, 0));
+    put["spec"]["replicas"] = 6;
+    r = call("PUT", deployments(), "web", put);
+    EXPECT_EQ(r.status, 404) << r.body;
+    EXPECT_FALSE(store_->get(key));
+}
+
+// An update that leaves a pod's spec as stored does not check it again (ratcheting): a pod stored with a
+// spec today's rules refuse can still get labels, but a change to its spec is checked in full.
+TEST_F(RegistryStrategyTest, PodSpecsAreCheckedWhenAnUpdateChangesThem) {
+    ASSERT_EQ(call("POST", pods(), "", pod()).status, 201);
+    std::string key = Registry::key_of(pods(), "default", "web");
+    auto kv = store_->get(key);
+    ASSERT_TRUE(kv);
+    json stored = json::parse(kv->value);
+    stored["spec"]["containers"][0]["name"] = "Not_A_DNS_Label";
+    ASSERT_TRUE(store_->update(key, stored.dump(), kv->mod_revision));
+
+    Response r = call("PATCH", pods(), "web", {{"metadata", {{"labels", {{"x", "y"}}}}}}, "application/merge-patch+json");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["metadata"]["labels"]["x"], "y");
+
+    json image = {{"spec", {{"containers", json::array({{{"name", "Not_A_DNS_Label"}, {"image", "nginx:2"}}})}}}};
+    r = call("PATCH", pods(), "web", image, "application/strategic-merge-patch+json");
+    EXPECT_EQ(r.status, 422) << r.body;
+    EXPECT_NE(r.body.find("spec.containers[0].name"), std::string::npos) << r.body;
+    EXPECT_EQ(json::parse(store_->get(key)->value)["spec"]["containers"][0].value("image", ""),
+              stored["spec"]["containers"][0].value("image", ""));
+}
+
 // The stored text of objects written before a default existed: the update is validated as if it had it.
 TEST_F(RegistryStrategyTest, ObjectsStoredWithoutDefaultsAreUpdatedAsIfTheyHadThem) {
     ASSERT_EQ(call("POST", pods(), "", pod()).status, 201);

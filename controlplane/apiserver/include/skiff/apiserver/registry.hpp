@@ -75,9 +75,10 @@ private:
     Response apply(const Request& req, const ResourcePath& path, const nlohmann::json& applied);
     bool check_fields(const Request& req, const ResourceInfo& info, const nlohmann::json& obj, Response& error);
     // The common end of update and patch: the subresource's rules (status, scale, finalize), metadata carried
-    // over, finalizer rules, service addresses, the compare-and-swap write. conflict: the CAS failed.
+    // over, finalizer rules, service addresses, the compare-and-swap write. stale: the store no longer holds
+    // `expected` (the CAS failed, or the object is gone); the caller may read it again and retry.
     Response commit_update(const Request& req, const ResourcePath& path, const nlohmann::json& old,
-                           nlohmann::json updated, int64_t expected, bool& conflict);
+                           nlohmann::json updated, int64_t expected, bool& stale);
     Response watch(const Request& req, const ResourcePath& path);  // watch.cpp
     // subresources.cpp
     Response bind(const Request& req, const ResourcePath& path);
