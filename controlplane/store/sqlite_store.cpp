@@ -246,7 +246,11 @@ public:
                                                                            : "PRAGMA synchronous = NORMAL"));
         // Truncate the WAL back to 64 MiB after checkpoints that found it bigger (large values).
         SKIFF_TRY(writer_->exec("PRAGMA journal_size_limit = 67108864"));
-        SKIFF_TRY(writer_->exec("PRAGMA cache_size = -16384"));
+        // 4 MiB: the indexes' pages a write walks stay cached; the old rows it reads come from the kernel's
+        // page cache anyway. With 16 MiB, SQLite's page-cache truncation at the end of a commit
+        // (pcache1TruncateUnsafe) took 2.6% of the server's CPU in perf (0.6% with 4 MiB), and the loaded
+        // server held 15 MB more.
+        SKIFF_TRY(writer_->exec("PRAGMA cache_size = -4096"));
         SKIFF_TRY(writer_->exec("BEGIN IMMEDIATE"));
         if (auto s = writer_->exec(kSchema); !s) {
             (void)writer_->exec("ROLLBACK");
@@ -683,7 +687,7 @@ private:
                 next_sample = Clock::now() + options_.compact_interval;
             }
             if (!batch.empty()) {
-                checkpointer_->before_write();
+                checkpointer_->before_write(writer_->handle());
                 commit_batch(batch);
                 release_at = Clock::now() + kIdleRelease;
                 continue;  // writes first; compaction proceeds between batches
@@ -699,7 +703,7 @@ private:
             for (auto& c : compacts) target = std::max(target, c->expected);
             if (target > compacted_.load()) {
                 release_at = Clock::now() + kIdleRelease;
-                checkpointer_->before_write();
+                checkpointer_->before_write(writer_->handle());
                 if (auto s = compact_step(target); !s) {
                     for (auto& c : compacts) c->done.set_value(s.error());
                     compacts.clear();

@@ -47,16 +47,29 @@ void WalCheckpointer::committed(int frames) {
     if (wake) wake_.notify_one();
 }
 
-void WalCheckpointer::before_write() {
+void WalCheckpointer::before_write(sqlite3* writer) {
     std::unique_lock lock(mu_);
     if (frames_ < next_reset_at_) return;
     ++counters_.reset_tries;
-    int64_t request = ++requested_;
+    // A pass under way holds SQLite's checkpoint lock: it finishes first (it copies most of what is left).
+    bool idle = done_.wait_for(lock, options_.reset_wait, [&] { return !passing_ || stop_; });
+    if (!idle || stop_) {
+        next_reset_at_ = frames_ + options_.retry_frames;
+        return;
+    }
+    // The rest is copied here, on the writer's connection and thread: no hand-over to wait for. No commit
+    // comes between this pass and the transaction that follows, so when it copies everything, that
+    // transaction restarts the WAL.
+    passing_ = true;
+    lock.unlock();
+    int log = -1, copied = -1;
+    int rc = sqlite3_wal_checkpoint_v2(writer, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    lock.lock();
+    passing_ = false;
+    ++counters_.passes;
+    if (rc == SQLITE_OK && log >= 0) passed_frames_ = log;
+    if (rc != SQLITE_OK || log < 0 || log != copied) next_reset_at_ = frames_ + options_.retry_frames;
     wake_.notify_one();
-    // No commit comes between here and the transaction that follows, so a pass that starts after this
-    // request sees the whole WAL; when it copies everything, that transaction restarts the WAL.
-    bool served = done_.wait_for(lock, options_.reset_wait, [&] { return served_ >= request || stop_; });
-    if (!served || !last_pass_complete_) next_reset_at_ = frames_ + options_.retry_frames;
 }
 
 void WalCheckpointer::release_memory() {
@@ -72,9 +85,8 @@ WalCheckpointer::Counters WalCheckpointer::counters() const {
 void WalCheckpointer::run() {
     std::unique_lock lock(mu_);
     for (;;) {
-        wake_.wait(lock, [&] { return stop_ || requested_ > served_ || frames_ >= passed_frames_ + options_.pass_frames; });
+        wake_.wait(lock, [&] { return stop_ || (!passing_ && frames_ >= passed_frames_ + options_.pass_frames); });
         if (stop_) break;
-        int64_t serving = requested_;
         passing_ = true;
         lock.unlock();
         // PASSIVE: copies what no reader still needs from the WAL and never waits for anyone; the writer
@@ -85,11 +97,8 @@ void WalCheckpointer::run() {
         passing_ = false;
         ++counters_.passes;
         // On an error (SQLITE_BUSY when another connection checkpoints, an I/O error) the next commits try
-        // again; the writer's resets wait for a complete pass, so nothing is lost meanwhile.
-        last_pass_complete_ = rc == SQLITE_OK && log >= 0 && log == copied;
-        // (A WAL that started over during the pass is smaller than the log it saw.)
+        // again. (A WAL that started over during the pass is smaller than the log it saw.)
         passed_frames_ = rc == SQLITE_OK && log >= 0 ? std::min<int64_t>(log, frames_) : frames_;
-        served_ = serving;
         done_.notify_all();
     }
 }

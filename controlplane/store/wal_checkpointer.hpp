@@ -7,11 +7,12 @@
 //
 // A passive pass never resets the WAL: SQLite starts the WAL over only when a write transaction begins
 // while every frame has been copied and no reader still reads from the WAL. Under steady writes that
-// moment never comes by itself, so once the WAL has grown past reset_frames the writer makes it: it holds
-// its next transaction until a pass that started after its last commit has copied everything (a short
-// pass, since the passes keep up), then begins; SQLite restarts the WAL there. A reader holding an old
-// snapshot (a long list page) can keep the pass from finishing: then the writer waits at most
-// reset_wait and tries again retry_frames later.
+// moment never comes by itself, so once the WAL has grown past reset_frames the writer makes it: before
+// its next transaction it lets a pass under way finish (waiting at most reset_wait) and copies what is
+// left itself, on its own connection (a short pass, since the passes keep up); when that copies
+// everything, the transaction begins and SQLite restarts the WAL there. A reader holding an old snapshot
+// (a long list page) can keep the pass from copying everything or the WAL from restarting: then the
+// writer goes on and tries again retry_frames later.
 #pragma once
 
 #include <chrono>
@@ -31,7 +32,7 @@ struct WalCheckpointerOptions {
     int pass_frames = 128;      // a pass starts once the WAL has this many frames past the last pass
     int reset_frames = 8192;    // from this WAL size (32 MiB of 4 KiB pages) the writer makes a reset happen
     int retry_frames = 1024;    // after a failed reset, the next try is this many frames later
-    std::chrono::milliseconds reset_wait{20};  // the longest the writer holds a transaction for a reset
+    std::chrono::milliseconds reset_wait{20};  // the longest the writer waits for a pass under way
 };
 
 class WalCheckpointer {
@@ -47,7 +48,8 @@ public:
     // Writer thread, after each commit (sqlite3_wal_hook): the WAL now holds `frames` frames.
     void committed(int frames);
     // Writer thread, before a write transaction: makes the WAL reset when it has grown past reset_frames.
-    void before_write();
+    // writer: the writer's connection, which copies the last frames itself.
+    void before_write(sqlite3* writer);
     // The connection's page cache back to the heap (an idle server shrinks).
     void release_memory();
 
@@ -68,16 +70,13 @@ private:
     std::thread thread_;
 
     mutable std::mutex mu_;
-    std::condition_variable wake_;  // the checkpointer: frames to copy, a reset wanted, or stop
-    std::condition_variable done_;  // the writer: a pass has finished
+    std::condition_variable wake_;  // the checkpointer: frames to copy, or stop
+    std::condition_variable done_;  // the writer: the checkpointer's pass has finished
     bool stop_ = false;
-    bool passing_ = false;          // a pass is under way (db_ in use outside mu_)
+    bool passing_ = false;          // a pass is under way, by either thread (db_ in use outside mu_)
     int64_t frames_ = 0;            // WAL frames after the writer's last commit
     int64_t passed_frames_ = 0;     // WAL size the last pass saw
-    bool last_pass_complete_ = false;
-    int64_t requested_ = 0;         // reset requests made
-    int64_t served_ = 0;            // the newest request whose pass has finished
-    int64_t next_reset_at_;         // writer thread: WAL size at which before_write tries a reset
+    int64_t next_reset_at_;         // WAL size at which before_write tries a reset
     Counters counters_;
 };
 

@@ -72,7 +72,7 @@ protected:
 
     // One write transaction as the store's writer makes it: a chance to reset first, then a few rows.
     void write_transaction(int64_t gen) {
-        checkpointer_->before_write();
+        checkpointer_->before_write(writer_->handle());
         ASSERT_TRUE(writer_->exec("BEGIN IMMEDIATE"));
         for (int k = 0; k < 3; ++k) write_row(static_cast<int>((gen * 7 + k * 131) % kRows), gen);
         ASSERT_TRUE(writer_->exec("COMMIT"));
