@@ -118,7 +118,7 @@ Response Registry::delete_object(const ResourcePath& path, const std::string& na
         meta["deletionGracePeriodSeconds"] = grace;
         meta["finalizers"] = finalizers;
         meta.erase("resourceVersion");
-        auto kv = store_.update(key, obj.dump(), current->mod_revision);
+        auto kv = store_.update(key, write_json(obj), current->mod_revision);
         if (!kv && kv.error().code() == store::errc::conflict) continue;
         if (!kv) return store_failure(kv.error(), path, name);
         Response response{200, "application/json", with_version_text(kv->value, kv->mod_revision), {}};

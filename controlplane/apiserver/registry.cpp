@@ -31,7 +31,11 @@ const json& member_or_null(const json& object, std::string_view key) {
 }
 
 Response object_response(int code, const json& j) {
-    return Response{code, "application/json", j.dump(-1, ' ', false, json::error_handler_t::replace), {}};
+    try {
+        return Response{code, "application/json", write_json(j), {}};
+    } catch (const json::type_error&) {  // invalid UTF-8 (text only our own code made): replaced, as dump does
+        return Response{code, "application/json", j.dump(-1, ' ', false, json::error_handler_t::replace), {}};
+    }
 }
 
 // A metav1.Status failure with details naming the object (kubectl prints them).
@@ -424,7 +428,7 @@ Response Registry::create_object(const Request& req, const ResourcePath& path, j
         if (!r) return failure(r.error().code() == EINVAL ? 422 : 500, r.error().code() == EINVAL ? "Invalid" : "InternalError",
                                "Service \"" + name + "\" is invalid: " + r.error().message(), path, name);
     }
-    auto kv = store_.create(key_of(info, path.ns, name), obj.dump());
+    auto kv = store_.create(key_of(info, path.ns, name), write_json(obj));
     if (!kv) {
         release_service_addresses(store_, allocated);
         return store_failure(kv.error(), path, name);
@@ -734,7 +738,7 @@ Response Registry::commit_update(const Request& req, const ResourcePath& path, c
     if (old_meta.contains("deletionTimestamp") && (finalizers.is_null() || finalizers.empty()) &&
         old_meta.value("deletionGracePeriodSeconds", 0) == 0) {
         updated["metadata"].erase("resourceVersion");
-        auto kv = store_.update(key, updated.dump(), expected);
+        auto kv = store_.update(key, write_json(updated), expected);
         if (kv) kv = store_.remove(key, kv->mod_revision);
         if (!kv) {
             stale = kv.error().code() == store::errc::conflict || kv.error().code() == store::errc::not_found;
@@ -750,7 +754,7 @@ Response Registry::commit_update(const Request& req, const ResourcePath& path, c
                                "Service \"" + path.name + "\" is invalid: " + r.error().message(), path, path.name);
     }
     updated["metadata"].erase("resourceVersion");
-    auto kv = store_.update(key, updated.dump(), expected);
+    auto kv = store_.update(key, write_json(updated), expected);
     if (!kv) {
         release_service_addresses(store_, allocated);
         stale = kv.error().code() == store::errc::conflict || kv.error().code() == store::errc::not_found;

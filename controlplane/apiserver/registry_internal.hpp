@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "skiff/apiserver/json_write.hpp"
 #include "skiff/apiserver/registry.hpp"
 
 namespace skiff::apiserver {

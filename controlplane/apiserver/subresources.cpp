@@ -90,7 +90,7 @@ Response Registry::bind(const Request& req, const ResourcePath& path) {
                            path, path.name);
         pod["spec"]["nodeName"] = node;
         if (dry_run(req)) break;
-        auto kv = store_.update(key, pod.dump(), current->mod_revision);
+        auto kv = store_.update(key, write_json(pod), current->mod_revision);
         if (kv) break;
         if (kv.error().code() != store::errc::conflict) return store_failure(kv.error(), path, path.name);
     }
