@@ -12,6 +12,8 @@
 #include <string>
 #include <utility>
 
+#include "utf8_lead.hpp"
+
 namespace skiff::apiserver {
 namespace {
 
@@ -432,22 +434,8 @@ class Parser {
     // p is at a byte >= 0x80; checks the UTF-8 sequence it starts (nlohmann's table: no overlong
     // forms, no UTF-16 surrogates, nothing above U+10FFFF) and moves p past it.
     bool check_utf8(const char*& p) {
-        const uint8_t lead = byte_at(p);
-        int more;
-        uint8_t lo = 0x80, hi = 0xBF;  // the range of the second byte; the others are 80..BF
-        if (lead >= 0xC2 && lead <= 0xDF) {
-            more = 1;
-        } else if (lead >= 0xE0 && lead <= 0xEF) {
-            more = 2;
-            if (lead == 0xE0) lo = 0xA0;  // overlong below U+0800
-            if (lead == 0xED) hi = 0x9F;  // U+D800..U+DFFF
-        } else if (lead >= 0xF0 && lead <= 0xF4) {
-            more = 3;
-            if (lead == 0xF0) lo = 0x90;  // overlong below U+10000
-            if (lead == 0xF4) hi = 0x8F;  // above U+10FFFF
-        } else {
-            return fail(p, "invalid UTF-8 byte in a string");
-        }
+        auto [more, lo, hi] = utf8_lead(byte_at(p));
+        if (more == 0) return fail(p, "invalid UTF-8 byte in a string");
         for (int i = 1; i <= more; ++i) {
             if (p + i == end_)
                 return fail(end_, "unterminated string (input ends inside a UTF-8 sequence)");

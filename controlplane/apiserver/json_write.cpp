@@ -11,6 +11,8 @@
 #include <cstring>
 #include <string>
 
+#include "utf8_lead.hpp"
+
 namespace skiff::apiserver {
 namespace {
 
@@ -83,30 +85,16 @@ std::string hex_byte(uint8_t byte) {
 // nlohmann's automaton (RFC 3629: no overlong forms, no UTF-16 surrogates, nothing above
 // U+10FFFF); throws as nlohmann does otherwise.
 size_t utf8_sequence(const std::string& s, const char* p, const char* e) {
-    const auto lead = static_cast<uint8_t>(*p);
-    size_t more;
-    uint8_t lo = 0x80, hi = 0xBF;  // the range of the second byte; the others are 80..BF
-    if (lead >= 0xC2 && lead <= 0xDF) {
-        more = 1;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-        more = 2;
-        if (lead == 0xE0) lo = 0xA0;  // overlong below U+0800
-        if (lead == 0xED) hi = 0x9F;  // U+D800..U+DFFF
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-        more = 3;
-        if (lead == 0xF0) lo = 0x90;  // overlong below U+10000
-        if (lead == 0xF4) hi = 0x8F;  // above U+10FFFF
-    } else {
-        throw_invalid_utf8(s, static_cast<size_t>(p - s.data()));
-    }
-    for (size_t i = 1; i <= more; ++i) {
+    auto [more, lo, hi] = utf8_lead(static_cast<uint8_t>(*p));
+    if (more == 0) throw_invalid_utf8(s, static_cast<size_t>(p - s.data()));
+    for (int i = 1; i <= more; ++i) {
         if (p + i == e) throw_incomplete_utf8(s);
         const auto c = static_cast<uint8_t>(p[i]);
         if (c < lo || c > hi) throw_invalid_utf8(s, static_cast<size_t>(p + i - s.data()));
         lo = 0x80;
         hi = 0xBF;
     }
-    return more + 1;
+    return static_cast<size_t>(more) + 1;
 }
 
 // Writes into out_ past its old end through a raw cursor: out_ is grown (resize) ahead of the
