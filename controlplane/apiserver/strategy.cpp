@@ -26,16 +26,12 @@ bool same_member(const json& a, const json& b, const char* key) {
     return x && y ? *x == *y : x == y;
 }
 
-// The kind's own rules, the same on create and update (updates add theirs in validate_update). before: the
-// stored object an update starts from, or null on create.
-void validate_kind(const ResourceInfo& info, const json& object, const json* before, Errors& e) {
+// The kind's own rules, the same on create and update (updates add theirs in validate_update). pod_spec:
+// false when an update leaves a pod's spec as it is stored.
+void validate_kind(const ResourceInfo& info, const json& object, bool creating, Errors& e, bool pod_spec = true) {
     const std::string& r = info.resource;
-    bool creating = before == nullptr;
     if (r == "pods")
-        // Ratcheting, as Kubernetes does for unchanged fields of custom resources: a spec an update leaves as
-        // it was passed these rules when it was written (most pod updates are labels, annotations and
-        // status), and most of an update's validation time went to checking it again.
-        validate_pod(object, e, creating || !same_member(object, *before, "spec"));
+        validate_pod(object, e, pod_spec);
     else if (r == "deployments")
         validate_deployment(object, e);
     else if (r == "replicasets")
@@ -143,7 +139,7 @@ void prepare_for_update(const ResourceInfo& info, json& object, const json& old)
 std::vector<FieldError> validate_create(const ResourceInfo& info, const json& object) {
     return guarded([&](Errors& e) {
         validate_object_meta(info, object, true, e);
-        validate_kind(info, object, nullptr, e);
+        validate_kind(info, object, true, e);
     });
 }
 
@@ -152,10 +148,14 @@ std::vector<FieldError> validate_update(const ResourceInfo& info, const json& ob
         validate_object_meta(info, object, false, e);
         const std::string& r = info.resource;
         if (r == "services") validate_service_update(object, before, e);
-        validate_kind(info, object, &before, e);
-        if (r == "pods")
-            validate_pod_update(object, before, e);
-        else if (r == "deployments" || r == "replicasets")
+        // Ratcheting, as Kubernetes does for unchanged fields of custom resources: a pod spec an update leaves
+        // as stored passed these rules when it was written (most pod updates are labels, annotations and
+        // status), and checking it again was most of an update's validation time.
+        bool pod_spec_kept = r == "pods" && same_member(object, before, "spec");
+        validate_kind(info, object, false, e, !pod_spec_kept);
+        if (r == "pods") {
+            if (!pod_spec_kept) validate_pod_update(object, before, e);
+        } else if (r == "deployments" || r == "replicasets")
             validate_selector_unchanged(object, before, e);
         else if (r == "configmaps")
             validate_config_map_update(object, before, e);
