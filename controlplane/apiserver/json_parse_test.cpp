@@ -4,8 +4,6 @@
 // offsets; the depth limit; real objects.
 #include "skiff/apiserver/json_parse.hpp"
 
-#include "json_test_pod.hpp"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,6 +12,8 @@
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include "json_test_pod.hpp"
 
 namespace skiff::apiserver {
 namespace {
