@@ -258,17 +258,11 @@ public:
         }
         SKIFF_TRY(writer_->exec("COMMIT"));
         SKIFF_TRY(load_revisions());
-        auto checkpointer = WalCheckpointer::start(path_, options_.sync == SqliteOptions::Sync::full);
+        // Replaces SQLite's automatic checkpoint: the checkpointer's thread copies the WAL instead.
+        auto checkpointer =
+            WalCheckpointer::start(path_, options_.sync == SqliteOptions::Sync::full, writer_->handle());
         if (!checkpointer) return std::move(checkpointer).error();
         checkpointer_ = std::move(*checkpointer);
-        // Replaces SQLite's automatic checkpoint: the checkpointer's thread copies the WAL instead.
-        sqlite3_wal_hook(
-            writer_->handle(),
-            [](void* checkpointer, sqlite3*, const char*, int frames) {
-                static_cast<WalCheckpointer*>(checkpointer)->committed(frames);
-                return SQLITE_OK;
-            },
-            checkpointer_.get());
         {
             std::lock_guard lock(hub_.mu);
             hub_.published = revision_;
@@ -285,7 +279,6 @@ public:
         }
         cv_.notify_all();
         if (thread_.joinable()) thread_.join();
-        if (writer_) sqlite3_wal_hook(writer_->handle(), nullptr, nullptr);
         checkpointer_.reset();
         hub_.shut_down();
     }
@@ -687,7 +680,7 @@ private:
                 next_sample = Clock::now() + options_.compact_interval;
             }
             if (!batch.empty()) {
-                checkpointer_->before_write(writer_->handle());
+                checkpointer_->before_write();
                 commit_batch(batch);
                 release_at = Clock::now() + kIdleRelease;
                 continue;  // writes first; compaction proceeds between batches
@@ -703,7 +696,7 @@ private:
             for (auto& c : compacts) target = std::max(target, c->expected);
             if (target > compacted_.load()) {
                 release_at = Clock::now() + kIdleRelease;
-                checkpointer_->before_write(writer_->handle());
+                checkpointer_->before_write();
                 if (auto s = compact_step(target); !s) {
                     for (auto& c : compacts) c->done.set_value(s.error());
                     compacts.clear();

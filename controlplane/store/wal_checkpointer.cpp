@@ -6,7 +6,7 @@
 namespace skiff::store::sqlite {
 
 Result<std::unique_ptr<WalCheckpointer>> WalCheckpointer::start(const std::string& path, bool sync_full,
-                                                                WalCheckpointerOptions options) {
+                                                                sqlite3* writer, WalCheckpointerOptions options) {
     auto db = Db::open(path, SQLITE_OPEN_READWRITE);
     if (!db) return std::move(db).error();
     // A connection checkpoints only once it has the WAL open; this statement opens it (the database is
@@ -14,15 +14,23 @@ Result<std::unique_ptr<WalCheckpointer>> WalCheckpointer::start(const std::strin
     SKIFF_TRY((*db)->exec("PRAGMA journal_mode = WAL"));
     SKIFF_TRY((*db)->exec(sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL"));
     SKIFF_TRY((*db)->exec("PRAGMA cache_size = -256"));
-    return std::unique_ptr<WalCheckpointer>(new WalCheckpointer(std::move(*db), options));
+    return std::unique_ptr<WalCheckpointer>(new WalCheckpointer(std::move(*db), writer, options));
 }
 
-WalCheckpointer::WalCheckpointer(std::unique_ptr<Db> db, WalCheckpointerOptions options)
-    : options_(options), db_(std::move(db)), next_reset_at_(options.reset_frames) {
+WalCheckpointer::WalCheckpointer(std::unique_ptr<Db> db, sqlite3* writer, WalCheckpointerOptions options)
+    : options_(options), writer_(writer), db_(std::move(db)), next_reset_at_(options.reset_frames) {
     thread_ = std::thread([this] { run(); });
+    sqlite3_wal_hook(
+        writer_,
+        [](void* self, sqlite3*, const char*, int frames) {
+            static_cast<WalCheckpointer*>(self)->committed(frames);
+            return SQLITE_OK;
+        },
+        this);
 }
 
 WalCheckpointer::~WalCheckpointer() {
+    sqlite3_wal_hook(writer_, nullptr, nullptr);
     {
         std::lock_guard lock(mu_);
         stop_ = true;
@@ -47,7 +55,7 @@ void WalCheckpointer::committed(int frames) {
     if (wake) wake_.notify_one();
 }
 
-void WalCheckpointer::before_write(sqlite3* writer) {
+void WalCheckpointer::before_write() {
     std::unique_lock lock(mu_);
     if (frames_ < next_reset_at_) return;
     ++counters_.reset_tries;
@@ -63,7 +71,7 @@ void WalCheckpointer::before_write(sqlite3* writer) {
     passing_ = true;
     lock.unlock();
     int log = -1, copied = -1;
-    int rc = sqlite3_wal_checkpoint_v2(writer, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    int rc = sqlite3_wal_checkpoint_v2(writer_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
     lock.lock();
     passing_ = false;
     ++counters_.passes;

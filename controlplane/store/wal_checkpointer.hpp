@@ -37,19 +37,20 @@ struct WalCheckpointerOptions {
 
 class WalCheckpointer {
 public:
-    // Opens a connection of its own to the database at path (in WAL mode already) and starts the thread.
-    // sync_full: the checkpoint's syncs as the writer's synchronous setting (both sync at checkpoints).
+    // Opens a connection of its own to the database at path (in WAL mode already), takes over the writer
+    // connection's checkpoints (its WAL hook, which replaces SQLite's automatic checkpoint) and starts the
+    // thread. sync_full: the checkpoint's syncs as the writer's synchronous setting (both sync at
+    // checkpoints). The writer connection must outlive the checkpointer.
     [[nodiscard]] static Result<std::unique_ptr<WalCheckpointer>> start(const std::string& path, bool sync_full,
+                                                                        sqlite3* writer,
                                                                         WalCheckpointerOptions options = {});
     WalCheckpointer(const WalCheckpointer&) = delete;
     WalCheckpointer& operator=(const WalCheckpointer&) = delete;
-    ~WalCheckpointer();  // stops the thread (a pass under way finishes first)
+    ~WalCheckpointer();  // stops the thread (a pass under way finishes first) and removes the WAL hook
 
-    // Writer thread, after each commit (sqlite3_wal_hook): the WAL now holds `frames` frames.
-    void committed(int frames);
-    // Writer thread, before a write transaction: makes the WAL reset when it has grown past reset_frames.
-    // writer: the writer's connection, which copies the last frames itself.
-    void before_write(sqlite3* writer);
+    // Writer thread, before a write transaction: makes the WAL reset when it has grown past reset_frames
+    // (the writer's connection copies the last frames itself).
+    void before_write();
     // The connection's page cache back to the heap (an idle server shrinks).
     void release_memory();
 
@@ -62,10 +63,13 @@ public:
     Counters counters() const;
 
 private:
-    WalCheckpointer(std::unique_ptr<Db> db, WalCheckpointerOptions options);
+    WalCheckpointer(std::unique_ptr<Db> db, sqlite3* writer, WalCheckpointerOptions options);
+    // Writer thread, after each commit (the WAL hook): the WAL now holds `frames` frames.
+    void committed(int frames);
     void run();
 
     const WalCheckpointerOptions options_;
+    sqlite3* const writer_;
     std::unique_ptr<Db> db_;  // the checkpointer thread's (and release_memory's, under mu_)
     std::thread thread_;
 

@@ -44,19 +44,11 @@ protected:
         o.reset_frames = 256;
         o.retry_frames = 64;
         o.reset_wait = 200ms;  // generous: a slow machine must not turn a reset into a failed try
-        auto c = WalCheckpointer::start(path_, false, o);
+        auto c = WalCheckpointer::start(path_, false, writer_->handle(), o);
         ASSERT_TRUE(c) << c.error().what();
         checkpointer_ = std::move(*c);
-        sqlite3_wal_hook(
-            writer_->handle(),
-            [](void* c, sqlite3*, const char*, int frames) {
-                static_cast<WalCheckpointer*>(c)->committed(frames);
-                return SQLITE_OK;
-            },
-            checkpointer_.get());
     }
     void TearDown() override {
-        if (writer_) sqlite3_wal_hook(writer_->handle(), nullptr, nullptr);
         checkpointer_.reset();
         writer_.reset();
         (void)fs::remove_all(dir_);
@@ -72,7 +64,7 @@ protected:
 
     // One write transaction as the store's writer makes it: a chance to reset first, then a few rows.
     void write_transaction(int64_t gen) {
-        checkpointer_->before_write(writer_->handle());
+        checkpointer_->before_write();
         ASSERT_TRUE(writer_->exec("BEGIN IMMEDIATE"));
         for (int k = 0; k < 3; ++k) write_row(static_cast<int>((gen * 7 + k * 131) % kRows), gen);
         ASSERT_TRUE(writer_->exec("COMMIT"));
@@ -137,7 +129,6 @@ TEST_F(WalCheckpointerTest, WalStaysBoundedUnderSteadyWritesAndReads) {
 
     // Everything is in the database file too: after closing every connection (the last close
     // checkpoints and removes the WAL) a fresh open reads the same rows.
-    sqlite3_wal_hook(writer_->handle(), nullptr, nullptr);
     checkpointer_.reset();
     writer_.reset();
     EXPECT_EQ(wal_size(), 0);
