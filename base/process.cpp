@@ -1,6 +1,7 @@
 // /proc/PID/stat parsing shared by the runtime and the container manager.
 #include "skiff/base/process.hpp"
 
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include <cerrno>
@@ -64,6 +65,11 @@ int wait_forwarding(pid_t pid, const sigset_t& forward) {
     }
     auto code = wait_for_child(pid, "child " + std::to_string(pid));
     return code ? *code : -1;
+}
+
+void name_this_thread(const char* name) {
+    // PR_SET_NAME copies at most 16 bytes and ends them with a NUL: a longer name is cut, not refused.
+    prctl(PR_SET_NAME, reinterpret_cast<unsigned long>(name), 0, 0, 0);
 }
 
 }  // namespace skiff

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "skiff/base/memory.hpp"
+#include "skiff/base/process.hpp"
 
 namespace skiff::apiserver {
 
@@ -136,8 +137,12 @@ void run_releasing_caches(asio::io_context& ctx) {
 // The request handlers' threads (handlers block on the store, so there are more than cores).
 class WorkerPool {
 public:
-    explicit WorkerPool(int threads) {
-        for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run_releasing_caches(ctx_); });
+    WorkerPool(int threads, const char* name) {
+        for (int i = 0; i < threads; ++i)
+            threads_.emplace_back([this, name] {
+                name_this_thread(name);
+                run_releasing_caches(ctx_);
+            });
     }
     ~WorkerPool() {
         guard_.reset();
@@ -376,8 +381,8 @@ private:
 class BeastServer : public HttpServer {
 public:
     BeastServer(const HttpServerOptions& options, Handler handler)
-        : options_(options), handler_(std::move(handler)), workers_(std::max(1, options.workers)),
-          list_workers_(options.is_list ? std::max(1, options.list_workers) : 0),
+        : options_(options), handler_(std::move(handler)), workers_(std::max(1, options.workers), "api-request"),
+          list_workers_(options.is_list ? std::max(1, options.list_workers) : 0, "api-list"),
           acceptor_(asio::make_strand(ioc_)) {}
 
     Status bind() {
@@ -402,7 +407,11 @@ public:
     void run() override {
         accept();
         std::vector<std::thread> threads;
-        for (int i = 1; i < options_.threads; ++i) threads.emplace_back([this] { run_releasing_caches(ioc_); });
+        for (int i = 1; i < options_.threads; ++i)
+            threads.emplace_back([this] {
+                name_this_thread("api-io");
+                run_releasing_caches(ioc_);
+            });
         run_releasing_caches(ioc_);
         for (auto& t : threads) t.join();
     }

@@ -223,16 +223,18 @@ bool check_type(const json& obj, const ResourcePath& path, Response& error) {
 
 // What an update or patch may not change, taken from the stored object: the identity (name, uid,
 // namespace, creationTimestamp), the generation (one more when the spec changed), kind and apiVersion.
-// The resourceVersion is the store's, never stored.
-void carry_over(json& updated, const json& old, const ResourceInfo& info) {
+// The resourceVersion is the store's, never stored. Returns whether the spec is the stored one.
+bool carry_over(json& updated, const json& old, const ResourceInfo& info) {
     json& meta = updated["metadata"];
     const json& old_meta = member_or_null(old, "metadata");
     for (const char* kept : {"uid", "creationTimestamp", "namespace", "name", "generation"})
         if (old_meta.contains(kept)) meta[kept] = old_meta[kept];
     meta.erase("resourceVersion");
-    if (member_or_null(updated, "spec") != member_or_null(old, "spec")) meta["generation"] = old_meta.value("generation", 1) + 1;
+    bool spec_kept = member_or_null(updated, "spec") == member_or_null(old, "spec");
+    if (!spec_kept) meta["generation"] = old_meta.value("generation", 1) + 1;
     updated["kind"] = info.kind;
     updated["apiVersion"] = info.group_version();
+    return spec_kept;
 }
 
 namespace {
@@ -700,7 +702,7 @@ Response Registry::commit_update(const Request& req, const ResourcePath& path, c
     }
     prepare_for_update(info, updated, old);
     apply_defaults(info, updated);
-    carry_over(updated, old, info);
+    bool spec_kept = carry_over(updated, old, info);
     const json& old_meta = old["metadata"];
     json& meta = updated["metadata"];
     for (const char* kept : {"deletionTimestamp", "deletionGracePeriodSeconds"}) {
@@ -721,7 +723,8 @@ Response Registry::commit_update(const Request& req, const ResourcePath& path, c
                                              {"message", "no new finalizers can be added if the object is being deleted"},
                                              {"field", "metadata.finalizers"}}}));
     }
-    if (auto errors = validate_update(info, updated, old); !errors.empty()) return invalid_response(info, path.name, errors);
+    if (auto errors = validate_update(info, updated, old, spec_kept); !errors.empty())
+        return invalid_response(info, path.name, errors);
     // Field ownership of ordinary writes is recorded once server-side apply manages the object (an object
     // never applied server-side has none to keep; its fields go to "before-first-apply" at the first apply).
     const json& old_managed = member_or_null(old_meta, "managedFields");

@@ -35,8 +35,9 @@ std::string with_version_text(std::string_view stored, int64_t revision);
 bool parse_body(const Request& req, nlohmann::json& out, Response& error);
 // kind and apiVersion, when given, must be the resource's.
 bool check_type(const nlohmann::json& obj, const ResourcePath& path, Response& error);
-// What an update may not change: identity, generation rules, kind and apiVersion.
-void carry_over(nlohmann::json& updated, const nlohmann::json& old, const ResourceInfo& info);
+// What an update may not change: identity, generation rules, kind and apiVersion. Returns whether the
+// spec is the stored one (what validate_update needs to know too).
+bool carry_over(nlohmann::json& updated, const nlohmann::json& old, const ResourceInfo& info);
 
 }  // namespace skiff::apiserver
 

@@ -144,6 +144,11 @@ std::vector<FieldError> validate_create(const ResourceInfo& info, const json& ob
 }
 
 std::vector<FieldError> validate_update(const ResourceInfo& info, const json& object, const json& before) {
+    return validate_update(info, object, before, same_member(object, before, "spec"));
+}
+
+std::vector<FieldError> validate_update(const ResourceInfo& info, const json& object, const json& before,
+                                        bool spec_kept) {
     return guarded([&](Errors& e) {
         validate_object_meta(info, object, false, e);
         const std::string& r = info.resource;
@@ -151,7 +156,7 @@ std::vector<FieldError> validate_update(const ResourceInfo& info, const json& ob
         // Ratcheting, as Kubernetes does for unchanged fields of custom resources: a pod spec an update leaves
         // as stored passed these rules when it was written (most pod updates are labels, annotations and
         // status), and checking it again was most of an update's validation time.
-        bool pod_spec_kept = r == "pods" && same_member(object, before, "spec");
+        bool pod_spec_kept = r == "pods" && spec_kept;
         validate_kind(info, object, false, e, !pod_spec_kept);
         if (r == "pods") {
             if (!pod_spec_kept) validate_pod_update(object, before, e);

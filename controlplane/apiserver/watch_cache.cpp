@@ -6,6 +6,7 @@
 
 #include "registry_internal.hpp"
 #include "skiff/apiserver/json_parse.hpp"
+#include "skiff/base/process.hpp"
 
 namespace skiff::apiserver {
 
@@ -68,7 +69,10 @@ Result<std::shared_ptr<WatchCache>> WatchCache::start(store::Store& store, Watch
     if (!watch) return std::move(watch).error().context("watch cache");
     cache->oldest_ = cache->revision_ = *rev;
     cache->watch_ = std::move(*watch);
-    cache->thread_ = std::thread([c = cache.get()] { c->run(); });
+    cache->thread_ = std::thread([c = cache.get()] {
+        name_this_thread("watch-cache");
+        c->run();
+    });
     return cache;
 }
 

@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "etcd_gateway.hpp"
+#include "skiff/base/process.hpp"
 #include "skiff/base/unique_fd.hpp"
 #include "skiff/store/store.hpp"
 
@@ -133,7 +134,10 @@ class EtcdWatch final : public Watch {
             if (shared_->closed) return false;
             shared_->watches.insert(this);
         }
-        reader_ = std::thread([this] { read_loop(); });
+        reader_ = std::thread([this] {
+            name_this_thread("etcd-watch");
+            read_loop();
+        });
         return true;
     }
 

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "skiff/base/memory.hpp"
+#include "skiff/base/process.hpp"
 #include "skiff/store/store.hpp"
 
 #include "key_range.hpp"
@@ -268,7 +269,10 @@ public:
             hub_.published = revision_;
         }
         committed_.store(revision_);
-        thread_ = std::thread([this] { writer_loop(); });
+        thread_ = std::thread([this] {
+            name_this_thread("store-writer");
+            writer_loop();
+        });
         return {};
     }
 

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <functional>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -652,6 +654,33 @@ TEST(SqliteStoreTest, CompactsPeriodically) {
         EXPECT_EQ(sqlite_rows(dir), 1);
         EXPECT_EQ(store.get("/a")->value, "50");
     }
+    (void)fs::remove_all(dir);
+}
+
+// The names of this process's threads (their comm).
+std::multiset<std::string> thread_names() {
+    std::multiset<std::string> names;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        auto comm = fs::read_file(task.path().string() + "/comm");
+        if (comm) names.insert(comm->substr(0, comm->find('\n')));
+    }
+    return names;
+}
+
+// SQLite only: the store's threads say what they are (top -H, perf), and are gone once it closes.
+TEST(SqliteStoreTest, ThreadsAreNamedAndEndWithTheStore) {
+    char tmpl[] = "/tmp/skiff-store-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    std::string dir = tmpl;
+    auto before = thread_names();
+    {
+        auto s = open_sqlite(dir + "/store.db", SqliteOptions{});
+        ASSERT_TRUE(s) << s.error().what();
+        auto open = thread_names();
+        EXPECT_EQ(open.count("store-writer"), before.count("store-writer") + 1);
+        EXPECT_EQ(open.count("wal-checkpoint"), before.count("wal-checkpoint") + 1);
+    }
+    EXPECT_EQ(thread_names(), before);
     (void)fs::remove_all(dir);
 }
 

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "skiff/base/process.hpp"
+
 namespace skiff::store::sqlite {
 
 Result<std::unique_ptr<WalCheckpointer>> WalCheckpointer::start(const std::string& path, bool sync_full,
@@ -19,7 +21,10 @@ Result<std::unique_ptr<WalCheckpointer>> WalCheckpointer::start(const std::strin
 
 WalCheckpointer::WalCheckpointer(std::unique_ptr<Db> db, sqlite3* writer, WalCheckpointerOptions options)
     : options_(options), writer_(writer), db_(std::move(db)), next_reset_at_(options.reset_frames) {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        name_this_thread("wal-checkpoint");
+        run();
+    });
     sqlite3_wal_hook(
         writer_,
         [](void* self, sqlite3*, const char*, int frames) {

@@ -33,4 +33,8 @@ int exit_code_of(int wait_status);
 // could not be waited for).
 int wait_forwarding(pid_t pid, const sigset_t& forward);
 
+// Names the calling thread (its comm, which top -H, ps -L and perf show): the kernel keeps the first 15
+// bytes. A server's threads say what they do ("store-writer", "api-request"), not all "skiff".
+void name_this_thread(const char* name);
+
 }  // namespace skiff

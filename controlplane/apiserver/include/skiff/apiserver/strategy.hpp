@@ -49,6 +49,9 @@ std::vector<FieldError> validate_create(const ResourceInfo& info, const nlohmann
 // default existed compares as if it had it.
 std::vector<FieldError> validate_update(const ResourceInfo& info, const nlohmann::json& object,
                                         const nlohmann::json& old);
+// The same, for a caller that has compared the two specs already (spec_kept: equal, or both absent).
+std::vector<FieldError> validate_update(const ResourceInfo& info, const nlohmann::json& object,
+                                        const nlohmann::json& old, bool spec_kept);
 
 // The 422 kube-apiserver answers: a metav1.Status with reason Invalid, details {name, group, kind, causes}
 // and the message `Deployment.apps "web" is invalid: spec.replicas: Invalid value: -1: ...` (several
