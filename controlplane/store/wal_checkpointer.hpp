@@ -30,7 +30,8 @@ namespace skiff::store::sqlite {
 
 struct WalCheckpointerOptions {
     int pass_frames = 128;      // a pass starts once the WAL has this many frames past the last pass
-    int reset_frames = 8192;    // from this WAL size (32 MiB of 4 KiB pages) the writer makes a reset happen
+    int reset_frames = 8192;    // from this WAL size (32 MiB of 4 KiB pages) the writer makes a reset happen;
+                                // keep it under the store's journal_size_limit (64 MiB)
     int retry_frames = 1024;    // after a failed reset, the next try is this many frames later
     std::chrono::milliseconds reset_wait{20};  // the longest the writer waits for a pass under way
 };
