@@ -247,7 +247,7 @@ public:
                                                                            : "PRAGMA synchronous = NORMAL"));
         // Truncate the WAL back to 64 MiB after checkpoints that found it bigger (large values). Resets come
         // well before that (WalCheckpointerOptions::reset_frames, 32 MiB): a WAL cut back at every reset
-        // grows again, and every fdatasync of a growing file is a journal commit (with resets at 128 MiB
+        // grows again, and every fdatasync of a growing file writes its metadata too (with resets at 128 MiB
         // the paced update p99 was 67-83 ms instead of 11-15, docs/benchmarks.md).
         SKIFF_TRY(writer_->exec("PRAGMA journal_size_limit = 67108864"));
         // 4 MiB: the indexes' pages a write walks stay cached; the old rows it reads come from the kernel's
