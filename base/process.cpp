@@ -1,7 +1,7 @@
 // /proc/PID/stat parsing shared by the runtime and the container manager.
 #include "skiff/base/process.hpp"
 
-#include <sys/prctl.h>
+#include <pthread.h>
 #include <sys/wait.h>
 
 #include <cerrno>
@@ -67,9 +67,10 @@ int wait_forwarding(pid_t pid, const sigset_t& forward) {
     return code ? *code : -1;
 }
 
-void name_this_thread(const char* name) {
-    // PR_SET_NAME copies at most 16 bytes and ends them with a NUL: a longer name is cut, not refused.
-    prctl(PR_SET_NAME, reinterpret_cast<unsigned long>(name), 0, 0, 0);
+void name_thread(std::thread& thread, std::string_view name) {
+    // The kernel's limit is 16 bytes with the NUL; pthread_setname_np refuses a longer name, so cut it.
+    std::string cut(name.substr(0, 15));
+    pthread_setname_np(thread.native_handle(), cut.c_str());
 }
 
 }  // namespace skiff

@@ -3,6 +3,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -20,15 +21,24 @@ std::string comm_of_this_thread() {
 
 }  // namespace
 
-TEST(NameThisThread, NamesTheCallingThreadOnly) {
+TEST(NameThread, NamesTheThreadBeforeItLooks) {
     std::string main_before = comm_of_this_thread();
+    std::mutex mu;
+    mu.lock();  // the threads look at their names only once both are named
     std::string named, cut;
-    std::thread([&] {
-        name_this_thread("store-writer");
+    std::thread a([&] {
+        std::lock_guard hold(mu);
         named = comm_of_this_thread();
-        name_this_thread("a-name-longer-than-fifteen-bytes");
+    });
+    name_thread(a, "store-writer");
+    std::thread b([&] {
+        std::lock_guard hold(mu);
         cut = comm_of_this_thread();
-    }).join();
+    });
+    name_thread(b, "a-name-longer-than-fifteen-bytes");
+    mu.unlock();
+    a.join();
+    b.join();
     EXPECT_EQ(named, "store-writer");
     EXPECT_EQ(cut, "a-name-longer-t");  // the kernel keeps 15 bytes
     EXPECT_EQ(comm_of_this_thread(), main_before);

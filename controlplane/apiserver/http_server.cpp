@@ -138,11 +138,10 @@ void run_releasing_caches(asio::io_context& ctx) {
 class WorkerPool {
 public:
     WorkerPool(int threads, const char* name) {
-        for (int i = 0; i < threads; ++i)
-            threads_.emplace_back([this, name] {
-                name_this_thread(name);
-                run_releasing_caches(ctx_);
-            });
+        for (int i = 0; i < threads; ++i) {
+            threads_.emplace_back([this] { run_releasing_caches(ctx_); });
+            name_thread(threads_.back(), name);
+        }
     }
     ~WorkerPool() {
         guard_.reset();
@@ -407,11 +406,10 @@ public:
     void run() override {
         accept();
         std::vector<std::thread> threads;
-        for (int i = 1; i < options_.threads; ++i)
-            threads.emplace_back([this] {
-                name_this_thread("api-io");
-                run_releasing_caches(ioc_);
-            });
+        for (int i = 1; i < options_.threads; ++i) {
+            threads.emplace_back([this] { run_releasing_caches(ioc_); });
+            name_thread(threads.back(), "api-io");
+        }
         run_releasing_caches(ioc_);
         for (auto& t : threads) t.join();
     }

@@ -69,10 +69,8 @@ Result<std::shared_ptr<WatchCache>> WatchCache::start(store::Store& store, Watch
     if (!watch) return std::move(watch).error().context("watch cache");
     cache->oldest_ = cache->revision_ = *rev;
     cache->watch_ = std::move(*watch);
-    cache->thread_ = std::thread([c = cache.get()] {
-        name_this_thread("watch-cache");
-        c->run();
-    });
+    cache->thread_ = std::thread([c = cache.get()] { c->run(); });
+    name_thread(cache->thread_, "watch-cache");
     return cache;
 }
 

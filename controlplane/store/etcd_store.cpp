@@ -134,10 +134,8 @@ class EtcdWatch final : public Watch {
             if (shared_->closed) return false;
             shared_->watches.insert(this);
         }
-        reader_ = std::thread([this] {
-            name_this_thread("etcd-watch");
-            read_loop();
-        });
+        reader_ = std::thread([this] { read_loop(); });
+        name_thread(reader_, "etcd-watch");
         return true;
     }
 

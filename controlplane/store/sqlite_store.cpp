@@ -272,10 +272,8 @@ public:
             hub_.published = revision_;
         }
         committed_.store(revision_);
-        thread_ = std::thread([this] {
-            name_this_thread("store-writer");
-            writer_loop();
-        });
+        thread_ = std::thread([this] { writer_loop(); });
+        name_thread(thread_, "store-writer");
         return {};
     }
 

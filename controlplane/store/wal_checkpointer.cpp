@@ -21,10 +21,8 @@ Result<std::unique_ptr<WalCheckpointer>> WalCheckpointer::start(const std::strin
 
 WalCheckpointer::WalCheckpointer(std::unique_ptr<Db> db, sqlite3* writer, WalCheckpointerOptions options)
     : options_(options), writer_(writer), db_(std::move(db)), next_reset_at_(options.reset_frames) {
-    thread_ = std::thread([this] {
-        name_this_thread("wal-checkpoint");
-        run();
-    });
+    thread_ = std::thread([this] { run(); });
+    name_thread(thread_, "wal-checkpoint");
     sqlite3_wal_hook(
         writer_,
         [](void* self, sqlite3*, const char*, int frames) {

@@ -312,7 +312,6 @@ int cmd_server(const std::vector<std::string>& args) {
         serving("http", insecure_address, *server);
     }
     std::thread waiter([&] {
-        name_this_thread("server-signals");
         // Wakes every 5 s to hand freed heap back to the kernel, as Go's scavenger does for kube-apiserver (an
         // idle server shrinks after a burst; the store frees its page caches after 3 s without writes, the
         // request threads their allocator caches after 1 s without work, the registry its decoded objects here).
@@ -324,12 +323,12 @@ int cmd_server(const std::vector<std::string>& args) {
         }
         for (auto& server : servers) server->stop();
     });
+    name_thread(waiter, "server-signals");
     std::vector<std::thread> others;
-    for (size_t i = 1; i < servers.size(); ++i)
-        others.emplace_back([&, i] {
-            name_this_thread("api-io");
-            servers[i]->run();
-        });
+    for (size_t i = 1; i < servers.size(); ++i) {
+        others.emplace_back([&, i] { servers[i]->run(); });
+        name_thread(others.back(), "api-io");
+    }
     servers[0]->run();
     // run() also returns if a server stops on its own: stop the rest and wake the waiter so it can be joined.
     for (auto& server : servers) server->stop();

@@ -7,6 +7,8 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
+#include <thread>
 
 #include "skiff/base/result.hpp"
 
@@ -33,8 +35,9 @@ int exit_code_of(int wait_status);
 // could not be waited for).
 int wait_forwarding(pid_t pid, const sigset_t& forward);
 
-// Names the calling thread (its comm, which top -H, ps -L and perf show): the kernel keeps the first 15
-// bytes. A server's threads say what they do ("store-writer", "api-request"), not all "skiff".
-void name_this_thread(const char* name);
+// Names a thread (its comm, which top -H, ps -L and perf show), from the thread that started it, so that
+// the name is there once the constructor returns; the first 15 bytes are kept. A server's threads say what
+// they do ("store-writer", "api-request"), not all "skiff".
+void name_thread(std::thread& thread, std::string_view name);
 
 }  // namespace skiff
