@@ -230,11 +230,11 @@ bool carry_over(json& updated, const json& old, const ResourceInfo& info) {
     for (const char* kept : {"uid", "creationTimestamp", "namespace", "name", "generation"})
         if (old_meta.contains(kept)) meta[kept] = old_meta[kept];
     meta.erase("resourceVersion");
-    bool spec_kept = member_or_null(updated, "spec") == member_or_null(old, "spec");
-    if (!spec_kept) meta["generation"] = old_meta.value("generation", 1) + 1;
+    bool kept = spec_kept(updated, old);
+    if (!kept) meta["generation"] = old_meta.value("generation", 1) + 1;
     updated["kind"] = info.kind;
     updated["apiVersion"] = info.group_version();
-    return spec_kept;
+    return kept;
 }
 
 namespace {

@@ -19,13 +19,6 @@ void validate_service_account(const json& sa, Errors& e) {
     bool_at(sa, "automountServiceAccountToken", Path("automountServiceAccountToken"), e);
 }
 
-// Both objects without the member, or both with equal ones.
-bool same_member(const json& a, const json& b, const char* key) {
-    const json* x = member(a, key);
-    const json* y = member(b, key);
-    return x && y ? *x == *y : x == y;
-}
-
 // The kind's own rules, the same on create and update (updates add theirs in validate_update). pod_spec:
 // false when an update leaves a pod's spec as it is stored.
 void validate_kind(const ResourceInfo& info, const json& object, bool creating, Errors& e, bool pod_spec = true) {
@@ -143,8 +136,14 @@ std::vector<FieldError> validate_create(const ResourceInfo& info, const json& ob
     });
 }
 
+bool spec_kept(const json& object, const json& old) {
+    const json* x = member(object, "spec");  // null for a missing or null spec
+    const json* y = member(old, "spec");
+    return x && y ? *x == *y : x == y;
+}
+
 std::vector<FieldError> validate_update(const ResourceInfo& info, const json& object, const json& before) {
-    return validate_update(info, object, before, same_member(object, before, "spec"));
+    return validate_update(info, object, before, spec_kept(object, before));
 }
 
 std::vector<FieldError> validate_update(const ResourceInfo& info, const json& object, const json& before,

@@ -78,7 +78,7 @@ private:
     std::condition_variable wake_;  // the checkpointer: frames to copy, or stop
     std::condition_variable done_;  // the writer: the checkpointer's pass has finished
     bool stop_ = false;
-    bool passing_ = false;          // a pass is under way, by either thread (db_ in use outside mu_)
+    bool passing_ = false;          // a pass is under way: the thread's on db_, or the writer's own (outside mu_)
     int64_t frames_ = 0;            // WAL frames after the writer's last commit
     int64_t passed_frames_ = 0;     // WAL size the last pass saw
     int64_t next_reset_at_;         // WAL size at which before_write tries a reset

@@ -49,7 +49,10 @@ std::vector<FieldError> validate_create(const ResourceInfo& info, const nlohmann
 // default existed compares as if it had it.
 std::vector<FieldError> validate_update(const ResourceInfo& info, const nlohmann::json& object,
                                         const nlohmann::json& old);
-// The same, for a caller that has compared the two specs already (spec_kept: equal, or both absent).
+// Whether an update keeps the stored spec: equal specs, or none in either (a null spec counts as none).
+// It decides the generation (carry_over) and whether a pod's spec rules run again (validate_update).
+bool spec_kept(const nlohmann::json& object, const nlohmann::json& old);
+// The same as validate_update above, for a caller that has asked spec_kept already.
 std::vector<FieldError> validate_update(const ResourceInfo& info, const nlohmann::json& object,
                                         const nlohmann::json& old, bool spec_kept);
 
