@@ -17,8 +17,10 @@ bool absent(const json& object, const char* key) {
     return it == object.end() || it->is_null();
 }
 
-void set_default(json& object, const char* key, json value) {
-    if (object.is_object() && absent(object, key)) object[key] = std::move(value);
+// The value is made only when it is needed (most objects written come back with their defaults).
+template <typename V>
+void set_default(json& object, const char* key, V&& value) {
+    if (object.is_object() && absent(object, key)) object[key] = json(std::forward<V>(value));
 }
 
 // The member as an object to default inside: created when absent, nullptr when it has another type.
@@ -174,7 +176,7 @@ void default_pod(json& pod) {
     if (absent(*spec, "priorityClassName")) set_default(*spec, "priority", 0);
     if (json* status = object_member(pod, "status")) {
         set_default(*status, "phase", "Pending");
-        set_default(*status, "qosClass", qos_class(*spec));
+        if (absent(*status, "qosClass")) (*status)["qosClass"] = qos_class(*spec);
     }
 }
 

@@ -166,37 +166,52 @@ FieldPatchMeta effective(const FieldDef& f) {
     return m;
 }
 
-// path: the JSON path of obj, extended in place while walking (rendered only for an unknown field).
-void collect_unknown(const MessageDef& m, const nlohmann::json& obj, std::string& path, bool root,
-                     std::vector<std::string>& out) {
+// The JSON path down to the member being checked, as the keys and list indexes that lead there;
+// written out only for a member the message doesn't have.
+struct PathStep {
+    std::string_view key;
+    size_t index = 0;
+    bool is_index = false;
+};
+
+std::string render(const std::vector<PathStep>& path) {
+    std::string out;
+    for (const auto& step : path) {
+        if (step.is_index)
+            out.append("[").append(std::to_string(step.index)).append("]");
+        else
+            out.append(".").append(step.key);
+    }
+    return out;
+}
+
+void collect_unknown(const MessageDef& m, const nlohmann::json& obj, std::vector<PathStep>& path,
+                     bool root, std::vector<std::string>& out) {
     if (!obj.is_object()) return;
-    size_t at = path.size();
     for (const auto& [key, value] : obj.items()) {
         if (root && (key == "apiVersion" || key == "kind")) continue;
         const FieldDef* f = m.field(key);
-        path.append(".").append(key);
+        path.push_back({key});
         if (!f) {
-            out.push_back(path);
+            out.push_back(render(path));
         } else if (f->type == FieldType::message && !value.is_null()) {
             if (f->container == FieldDef::Container::single) {
                 collect_unknown(*f->message, value, path, false, out);
             } else if (f->container == FieldDef::Container::list && value.is_array()) {
-                size_t list_at = path.size();
                 for (size_t i = 0; i < value.size(); ++i) {
-                    path.append("[").append(std::to_string(i)).append("]");
+                    path.push_back({{}, i, true});
                     collect_unknown(*f->message, value[i], path, false, out);
-                    path.resize(list_at);
+                    path.pop_back();
                 }
             } else if (f->container == FieldDef::Container::map && value.is_object()) {
-                size_t map_at = path.size();
                 for (const auto& [k, v] : value.items()) {
-                    path.append(".").append(k);
+                    path.push_back({k});
                     collect_unknown(*f->message, v, path, false, out);
-                    path.resize(map_at);
+                    path.pop_back();
                 }
             }
         }
-        path.resize(at);
+        path.pop_back();
     }
 }
 
@@ -253,7 +268,7 @@ PatchSchema patch_schema(const ResourceInfo& info) {
 
 std::vector<std::string> unknown_fields(const ResourceInfo& info, const nlohmann::json& object) {
     std::vector<std::string> out;
-    std::string path;
+    std::vector<PathStep> path;
     if (const MessageDef* m = message_for_kind(info.group, info.version, info.kind))
         collect_unknown(*m, object, path, true, out);
     return out;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "skiff/apiserver/patch_meta.hpp"
@@ -52,7 +53,13 @@ struct FieldDef {
 struct MessageDef {
     std::string name;  // "core.v1.PodSpec", "apps.v1.Deployment", "meta.v1.ObjectMeta"
     std::vector<FieldDef> fields;
-    std::map<std::string, const FieldDef*, std::less<>> by_name;  // every JSON name, inline members' too
+    // Every JSON name, inline members' too. Hashed: strict field validation looks up every member of
+    // every object written.
+    struct NameHash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    std::unordered_map<std::string, const FieldDef*, NameHash, std::equal_to<>> by_name;
 
     // The field by JSON name, looking into inline members (Volume's VolumeSource); nullptr if none.
     const FieldDef* field(std::string_view json_name) const;
