@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "skiff/base/log.hpp"
 #include "skiff/base/memory.hpp"
 #include "skiff/base/process.hpp"
 #include "skiff/store/store.hpp"
@@ -567,7 +568,26 @@ private:
         return a;
     }
 
-    void commit_batch(std::vector<std::unique_ptr<Op>>& batch) {
+    // Where a batch's time went, for the slow-batch warning.
+    struct BatchTimes {
+        Clock::duration reset{};       // the WAL reset the writer made happen first (before_write)
+        Clock::duration statements{};  // BEGIN and the batch's statements
+        Clock::duration commit{};      // COMMIT: the WAL frames written and fsynced
+    };
+
+    void warn_if_slow(size_t writes, const BatchTimes& t) {
+        auto total = t.reset + t.statements + t.commit;
+        if (options_.slow_batch.count() == 0 || total < options_.slow_batch) return;
+        auto ms = [](Clock::duration d) {
+            return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+        };
+        log::warning("store: a batch of " + std::to_string(writes) +
+                     (writes == 1 ? " write took " : " writes took ") + ms(total) +
+                     " ms (WAL reset " + ms(t.reset) + " ms, statements " + ms(t.statements) +
+                     " ms, commit and fsync " + ms(t.commit) + " ms) in " + path_);
+    }
+
+    void commit_batch(std::vector<std::unique_ptr<Op>>& batch, BatchTimes& times) {
         // Not Result<KeyValue>: GCC 12 warns (maybe-uninitialized) on moving those in a vector.
         struct Outcome {
             KeyValue kv;
@@ -576,6 +596,7 @@ private:
         std::vector<Outcome> results;
         std::vector<std::shared_ptr<const Event>> events;
         int64_t rev = revision_;
+        auto started = Clock::now();
         Status status = writer_->exec("BEGIN IMMEDIATE");
         for (size_t i = 0; status && i < batch.size(); ++i) {
             bool wrote = false;
@@ -593,7 +614,10 @@ private:
                 status = std::move(applied).error();
             }
         }
+        auto committing = Clock::now();
+        times.statements = committing - started;
         if (status) status = writer_->exec("COMMIT");
+        times.commit = Clock::now() - committing;
         if (!status) {
             (void)writer_->exec("ROLLBACK");
             Error e = std::move(status).error().context("commit");
@@ -685,8 +709,13 @@ private:
                 next_sample = Clock::now() + options_.compact_interval;
             }
             if (!batch.empty()) {
+                BatchTimes times;
+                auto taken = Clock::now();
                 checkpointer_->before_write();
-                commit_batch(batch);
+                times.reset = Clock::now() - taken;
+                size_t writes = batch.size();
+                commit_batch(batch, times);
+                warn_if_slow(writes, times);
                 release_at = Clock::now() + kIdleRelease;
                 continue;  // writes first; compaction proceeds between batches
             }

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -689,6 +690,44 @@ TEST(SqliteStoreTest, ThreadsAreNamedAndEndWithTheStore) {
     auto deadline = std::chrono::steady_clock::now() + 2s;
     while (!gone() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
     EXPECT_TRUE(gone());
+    (void)fs::remove_all(dir);
+}
+
+// SQLite only: a batch held up (here by another connection's write lock, as a second process or the
+// sqlite3 shell would hold it) is logged with where its time went; a quick one is not.
+TEST(SqliteStoreTest, WarnsAboutASlowBatch) {
+    char tmpl[] = "/tmp/skiff-store-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    std::string dir = tmpl;
+    {
+        SqliteOptions o;
+        o.sync = SqliteOptions::Sync::normal;
+        o.slow_batch = 100ms;
+        auto s = open_sqlite(dir + "/store.db", o);
+        ASSERT_TRUE(s) << s.error().what();
+        ASSERT_TRUE((*s)->create("/a", "1"));
+        sqlite3* other = nullptr;
+        ASSERT_EQ(sqlite3_open((dir + "/store.db").c_str(), &other), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+        ::testing::internal::CaptureStderr();
+        std::thread held([&] { EXPECT_TRUE((*s)->create("/b", "2")); });
+        std::this_thread::sleep_for(300ms);
+        EXPECT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+        held.join();
+        EXPECT_TRUE((*s)->create("/c", "3"));
+        std::string log = ::testing::internal::GetCapturedStderr();
+        sqlite3_close(other);
+        // One line, for the held batch: its statements (BEGIN waited for the lock) took the 300 ms.
+        EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
+        std::smatch m;
+        ASSERT_TRUE(std::regex_search(
+            log, m,
+            std::regex(
+                R"(warning: store: a batch of 1 write took (\d+) ms \(WAL reset \d+ ms, statements (\d+) ms, commit and fsync \d+ ms\) in /tmp/skiff-store-test-)")))
+            << log;
+        EXPECT_GE(std::stoi(m[1]), 250) << log;
+        EXPECT_GE(std::stoi(m[2]), 250) << log;
+    }
     (void)fs::remove_all(dir);
 }
 

@@ -118,6 +118,10 @@ struct SqliteOptions {
     // Live events a watcher may have waiting; past that it drops them and reads the history from
     // the database when it calls next() (no event is lost unless compaction overtakes it).
     size_t watch_queue_limit = 10000;
+    // A batch of writes that takes longer than this, from the writer taking it to its commit's
+    // fsync returning, is logged as a warning with where the time went (etcd warns the same way
+    // about an apply that took too long). 0 = off.
+    std::chrono::milliseconds slow_batch = std::chrono::milliseconds(100);
 };
 
 // Opens (creating if needed) the SQLite store at path (plus path-wal, path-shm beside it).
