@@ -713,9 +713,8 @@ private:
                 auto taken = Clock::now();
                 checkpointer_->before_write();
                 times.reset = Clock::now() - taken;
-                size_t writes = batch.size();
                 commit_batch(batch, times);
-                warn_if_slow(writes, times);
+                warn_if_slow(batch.size(), times);
                 release_at = Clock::now() + kIdleRelease;
                 continue;  // writes first; compaction proceeds between batches
             }

@@ -641,17 +641,22 @@ TEST_P(StoreTest, ManyRevisionsPerKeyKeepListFastAndCompactionShrinksHistory) {
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(sqlite_backend(), etcd_backend()),
                          [](const auto& info) { return info.param.name; });
 
+// The SQLite backend's own checks, each with a directory of its own (dir_, removed when the test ends).
+class SqliteStoreTest : public ::testing::Test {
+protected:
+    void SetUp() override { ASSERT_FALSE(tmp_.path.empty()); }
+    TestDir tmp_;
+    const std::string& dir_ = tmp_.path;
+};
+
 // SQLite only: the periodic compaction policy.
-TEST(SqliteStoreTest, CompactsPeriodically) {
-    TestDir tmp;
-    ASSERT_FALSE(tmp.path.empty());
-    const std::string& dir = tmp.path;
+TEST_F(SqliteStoreTest, CompactsPeriodically) {
     {
         SqliteOptions o;
         o.sync = SqliteOptions::Sync::normal;
         o.compact_interval = 20ms;
         o.compact_retention = 0ms;
-        auto s = open_sqlite(dir + "/store.db", o);
+        auto s = open_sqlite(dir_ + "/store.db", o);
         ASSERT_TRUE(s) << s.error().what();
         Store& store = **s;
         ASSERT_TRUE(store.create("/a", "0"));
@@ -661,7 +666,7 @@ TEST(SqliteStoreTest, CompactsPeriodically) {
         while (*store.compacted_revision() < rev && std::chrono::steady_clock::now() < deadline)
             std::this_thread::sleep_for(10ms);
         EXPECT_EQ(*store.compacted_revision(), rev);
-        EXPECT_EQ(sqlite_rows(dir), 1);
+        EXPECT_EQ(sqlite_rows(dir_), 1);
         EXPECT_EQ(store.get("/a")->value, "50");
     }
 }
@@ -677,13 +682,10 @@ std::multiset<std::string> thread_names() {
 }
 
 // SQLite only: the store's threads say what they are (top -H, perf), and are gone once it closes.
-TEST(SqliteStoreTest, ThreadsAreNamedAndEndWithTheStore) {
-    TestDir tmp;
-    ASSERT_FALSE(tmp.path.empty());
-    const std::string& dir = tmp.path;
+TEST_F(SqliteStoreTest, ThreadsAreNamedAndEndWithTheStore) {
     auto before = thread_names();
     {
-        auto s = open_sqlite(dir + "/store.db", SqliteOptions{});
+        auto s = open_sqlite(dir_ + "/store.db", SqliteOptions{});
         ASSERT_TRUE(s) << s.error().what();
         auto open = thread_names();
         EXPECT_EQ(open.count("store-writer"), before.count("store-writer") + 1);
@@ -702,19 +704,16 @@ TEST(SqliteStoreTest, ThreadsAreNamedAndEndWithTheStore) {
 
 // SQLite only: a batch held up (here by another connection's write lock, as a second process or the
 // sqlite3 shell would hold it) is logged with where its time went; a quick one is not.
-TEST(SqliteStoreTest, WarnsAboutASlowBatch) {
-    TestDir tmp;
-    ASSERT_FALSE(tmp.path.empty());
-    const std::string& dir = tmp.path;
+TEST_F(SqliteStoreTest, WarnsAboutASlowBatch) {
     {
         SqliteOptions o;
         o.sync = SqliteOptions::Sync::normal;
         o.slow_batch = 250ms;  // well over a lone write's time on a loaded machine
-        auto s = open_sqlite(dir + "/store.db", o);
+        auto s = open_sqlite(dir_ + "/store.db", o);
         ASSERT_TRUE(s) << s.error().what();
         ASSERT_TRUE((*s)->create("/a", "1"));
         sqlite3* other = nullptr;
-        ASSERT_EQ(sqlite3_open((dir + "/store.db").c_str(), &other), SQLITE_OK);
+        ASSERT_EQ(sqlite3_open((dir_ + "/store.db").c_str(), &other), SQLITE_OK);
         ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
         ::testing::internal::CaptureStderr();
         std::thread held([&] { EXPECT_TRUE((*s)->create("/b", "2")); });
@@ -736,21 +735,18 @@ TEST(SqliteStoreTest, WarnsAboutASlowBatch) {
         EXPECT_GE(number_after(" ms (WAL reset "), 0) << log;
         EXPECT_GE(number_after(" ms, statements "), 400) << log;
         EXPECT_GE(number_after(" ms, commit and fsync "), 0) << log;
-        EXPECT_NE(log.find(" ms) in " + dir + "/store.db"), std::string::npos) << log;
+        EXPECT_NE(log.find(" ms) in " + dir_ + "/store.db"), std::string::npos) << log;
     }
 }
 
 // SQLite only: a watcher whose queue overflows catches up from the log without losing events.
-TEST(SqliteStoreTest, SlowWatcherCatchesUpFromTheLog) {
-    TestDir tmp;
-    ASSERT_FALSE(tmp.path.empty());
-    const std::string& dir = tmp.path;
+TEST_F(SqliteStoreTest, SlowWatcherCatchesUpFromTheLog) {
     {
         SqliteOptions o;
         o.sync = SqliteOptions::Sync::normal;
         o.compact_interval = 0ms;
         o.watch_queue_limit = 5;
-        auto s = open_sqlite(dir + "/store.db", o);
+        auto s = open_sqlite(dir_ + "/store.db", o);
         ASSERT_TRUE(s) << s.error().what();
         Store& store = **s;
         auto w = store.watch("/s/", 0);
