@@ -2,9 +2,11 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -177,20 +179,25 @@ TEST_F(ServerTest, AStalledClientHoldsUpNobodyAndTimesOut) {
     EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(900));
 }
 
-// Lists run on threads of their own: with every list thread held by a slow list, other requests (on
-// one worker here) are still answered, and the lists are answered once they may finish.
+// Lists run on threads of their own, list_nice steps nicer than the others: with every list thread held by
+// a slow list, other requests (on one worker here) are still answered, and the lists are answered once they
+// may finish.
 TEST(ServerPools, ListsDoNotTakeTheOtherRequestsThreads) {
     std::mutex mu;
     std::condition_variable cv;
     bool release = false;
     int lists_running = 0;
+    std::vector<int> list_nice, other_nice;  // each handler's thread's nice value
     HttpServerOptions o;
     o.workers = 1;
     o.list_workers = 2;
+    o.list_nice = 3;
     o.is_list = [](const Request& r) { return r.path == "/list"; };
     auto s = HttpServer::listen(o, [&](const Request& r) {
+        int thread_nice = getpriority(PRIO_PROCESS, 0);  // Linux: the calling thread's
+        std::unique_lock lock(mu);
+        (r.path == "/list" ? list_nice : other_nice).push_back(thread_nice);
         if (r.path == "/list") {
-            std::unique_lock lock(mu);
             ++lists_running;
             cv.notify_all();
             cv.wait(lock, [&] { return release; });
@@ -226,6 +233,9 @@ TEST(ServerPools, ListsDoNotTakeTheOtherRequestsThreads) {
     for (auto& t : lists) t.join();
     for (const auto& answer : list_answers) EXPECT_NE(answer.find("HTTP/1.1 200"), std::string::npos) << answer;
     EXPECT_EQ(lists_running, 3);
+    int server_nice = getpriority(PRIO_PROCESS, 0);
+    EXPECT_EQ(other_nice, std::vector<int>{server_nice});
+    EXPECT_EQ(list_nice, std::vector<int>(3, std::min(server_nice + 3, 19)));
     server->stop();
     runner.join();
 }
