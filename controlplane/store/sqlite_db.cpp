@@ -90,10 +90,9 @@ std::string Query::blob(int column) const {
     return p == nullptr ? std::string() : std::string(p, static_cast<size_t>(n));
 }
 
-Result<std::unique_ptr<Db>> Db::open(const std::string& path, int flags) {
+Result<std::unique_ptr<Db>> Db::open(const std::string& path, int flags, const char* vfs) {
     sqlite3* handle = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &handle, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
-                             nullptr);
+    int rc = sqlite3_open_v2(path.c_str(), &handle, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, vfs);
     if (rc != SQLITE_OK) {
         Error e = make_error(handle, rc, "open " + path);
         sqlite3_close_v2(handle);

@@ -52,8 +52,8 @@ private:
 
 class Db {
 public:
-    // flags: SQLITE_OPEN_* (NOMUTEX and EXRESCODE are added).
-    [[nodiscard]] static Result<std::unique_ptr<Db>> open(const std::string& path, int flags);
+    // flags: SQLITE_OPEN_* (NOMUTEX and EXRESCODE are added); vfs: a registered VFS's name, null for the default.
+    [[nodiscard]] static Result<std::unique_ptr<Db>> open(const std::string& path, int flags, const char* vfs = nullptr);
     Db(const Db&) = delete;
     Db& operator=(const Db&) = delete;
     ~Db();
