@@ -3,8 +3,8 @@
 // SQLite appends a WAL frame as two writes (its 24-byte header, then the page), so a batch of 40 pod
 // writes, about 50 frames, took 100 pwrite calls, and on this VM a syscall costs about 10 us. This VFS
 // wraps the default one: writes to a WAL file that continue where the last one ended are gathered in
-// memory and written in one call when SQLite syncs the WAL, reads it, or does anything else with it;
-// every other file and call goes straight through.
+// memory and written in one call when SQLite syncs, reads, truncates or closes the WAL, asks its size or
+// sends it a file control; every other file and call goes straight through.
 //
 // Only for connections with synchronous=FULL. There SQLite syncs the WAL at every commit before the
 // commit becomes visible in the WAL index, so no reader can look for a frame that is still in memory.
