@@ -15,6 +15,7 @@
 #include "etcd_test_cluster.hpp"
 #include "skiff/base/fs.hpp"
 #include "skiff/store/store.hpp"
+#include "test_dir.hpp"
 
 namespace skiff::store {
 namespace {
@@ -92,19 +93,6 @@ Backend etcd_backend() {
         nullptr,  // etcd counts no history rows a client can read
     };
 }
-
-// A directory of the test's own, removed with everything in it when the test ends.
-struct TestDir {
-    explicit TestDir(std::string tmpl = "/tmp/skiff-store-test-XXXXXX") {
-        if (mkdtemp(tmpl.data())) path = tmpl;
-    }
-    ~TestDir() {
-        if (!path.empty()) (void)fs::remove_all(path);
-    }
-    TestDir(const TestDir&) = delete;
-    TestDir& operator=(const TestDir&) = delete;
-    std::string path;
-};
 
 class StoreTest : public ::testing::TestWithParam<Backend> {
 protected:

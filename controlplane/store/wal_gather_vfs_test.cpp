@@ -3,15 +3,13 @@
 // larger than one gathered write.
 #include "wal_gather_vfs.hpp"
 
-#include <stdlib.h>
-
 #include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
 
-#include "skiff/base/fs.hpp"
 #include "sqlite_db.hpp"
+#include "test_dir.hpp"
 
 namespace skiff::store::sqlite {
 namespace {
@@ -30,16 +28,13 @@ int64_t write_calls() {
 class WalGatherVfsTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        char tmpl[] = "/tmp/skiff-walgather-XXXXXX";
-        ASSERT_NE(mkdtemp(tmpl), nullptr);
-        dir_ = tmpl;
+        ASSERT_FALSE(tmp_.path.empty());
         ASSERT_NE(wal_gather_vfs(), nullptr);
     }
-    void TearDown() override { (void)fs::remove_all(dir_); }
 
     // A database in WAL mode with synchronous=FULL and a table for blobs, on the given VFS.
     std::unique_ptr<Db> open(const std::string& name, const char* vfs) {
-        auto db = Db::open(dir_ + "/" + name, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs);
+        auto db = Db::open(tmp_.path + "/" + name, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs);
         EXPECT_TRUE(db) << db.error().what();
         if (!db) return nullptr;
         EXPECT_TRUE((*db)->exec("PRAGMA journal_mode = WAL"));
@@ -76,7 +71,7 @@ protected:
         return {rows, whole};
     }
 
-    std::string dir_;
+    TestDir tmp_;
 };
 
 TEST_F(WalGatherVfsTest, WritesACommitsFramesInAFewCalls) {
