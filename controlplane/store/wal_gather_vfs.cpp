@@ -130,8 +130,11 @@ int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flag
     f->pending = nullptr;
     f->pending_at = 0;
     int rc = inner(vfs)->xOpen(inner(vfs), name, f->real, flags, out_flags);
-    if (rc != SQLITE_OK) return rc;  // SQLite calls no method of a file whose pMethods is null
-    // The methods above forward version 3's calls: a wrapped file with fewer is used as it is by no one.
+    if (rc != SQLITE_OK) {  // SQLite calls no method of our file, whose pMethods is null: close theirs here
+        if (f->real->pMethods != nullptr) f->real->pMethods->xClose(f->real);
+        return rc;
+    }
+    // The methods above forward version 3's calls: a file of the wrapped VFS with fewer cannot be wrapped.
     if (f->real->pMethods == nullptr || f->real->pMethods->iVersion < 3) {
         if (f->real->pMethods != nullptr) f->real->pMethods->xClose(f->real);
         return SQLITE_CANTOPEN;
