@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -15,13 +16,20 @@ namespace {
 
 using namespace skiff;
 
+// The store's directory, removed at exit. The removal is registered before the store is made, so it runs
+// after the store has closed.
+char store_dir[] = "/tmp/skiff-apiserver-fuzz.XXXXXX";
+
 apiserver::Handler& handler() {
     static std::unique_ptr<store::Store> db = [] {
-        char dir[] = "/tmp/skiff-apiserver-fuzz.XXXXXX";
-        if (!mkdtemp(dir)) abort();
+        if (!mkdtemp(store_dir)) abort();
+        std::atexit([] {
+            std::error_code ignored;
+            std::filesystem::remove_all(store_dir, ignored);
+        });
         store::SqliteOptions o;
         o.sync = store::SqliteOptions::Sync::normal;
-        auto s = store::open_sqlite(std::string(dir) + "/state.db", o);
+        auto s = store::open_sqlite(std::string(store_dir) + "/state.db", o);
         if (!s) abort();
         return std::move(*s);
     }();
