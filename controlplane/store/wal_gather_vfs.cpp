@@ -15,26 +15,30 @@ constexpr const char* kName = "skiff-wal-gather";
 // SQLite allocates szOsFile bytes for a file of this VFS: this header, then the wrapped VFS's file.
 struct GatherFile {
     sqlite3_file base;            // base.pMethods = &kMethods once open
-    sqlite3_file* real;           // the wrapped VFS's file, right after this header
     std::string* pending;         // WAL files only: bytes written but not yet passed on
     sqlite3_int64 pending_at;     // the file offset of pending's first byte
+    // The wrapped VFS's file, right after this header.
+    sqlite3_file* real() { return reinterpret_cast<sqlite3_file*>(this + 1); }
 };
 
 GatherFile* gather(sqlite3_file* file) { return reinterpret_cast<GatherFile*>(file); }
-sqlite3_file* real(sqlite3_file* file) { return gather(file)->real; }
+sqlite3_file* real(sqlite3_file* file) { return gather(file)->real(); }
+
+int write_through(GatherFile* f, const void* data, int n, sqlite3_int64 offset) {
+    return f->real()->pMethods->xWrite(f->real(), data, n, offset);
+}
 
 // Passes the gathered bytes on in one write.
 int flush(GatherFile* f) {
     if (f->pending == nullptr || f->pending->empty()) return SQLITE_OK;
-    int rc = f->real->pMethods->xWrite(f->real, f->pending->data(), static_cast<int>(f->pending->size()),
-                                       f->pending_at);
+    int rc = write_through(f, f->pending->data(), static_cast<int>(f->pending->size()), f->pending_at);
     f->pending->clear();
     return rc;
 }
 
 int x_write(sqlite3_file* file, const void* data, int n, sqlite3_int64 offset) {
     GatherFile* f = gather(file);
-    if (f->pending == nullptr) return f->real->pMethods->xWrite(f->real, data, n, offset);
+    if (f->pending == nullptr) return write_through(f, data, n, offset);
     std::string& pending = *f->pending;
     // Anything but an append to what is gathered (SQLite rewriting a frame of this transaction) goes
     // after it, in order.
@@ -42,7 +46,7 @@ int x_write(sqlite3_file* file, const void* data, int n, sqlite3_int64 offset) {
     if (!pending.empty() && (!appends || pending.size() + static_cast<size_t>(n) > kWalGatherLimit)) {
         if (int rc = flush(f); rc != SQLITE_OK) return rc;
     }
-    if (static_cast<size_t>(n) > kWalGatherLimit) return f->real->pMethods->xWrite(f->real, data, n, offset);
+    if (static_cast<size_t>(n) > kWalGatherLimit) return write_through(f, data, n, offset);
     try {
         if (pending.empty()) f->pending_at = offset;
         pending.append(static_cast<const char*>(data), static_cast<size_t>(n));
@@ -55,7 +59,7 @@ int x_write(sqlite3_file* file, const void* data, int n, sqlite3_int64 offset) {
 int x_close(sqlite3_file* file) {
     GatherFile* f = gather(file);
     int flushed = flush(f);
-    int rc = f->real->pMethods->xClose(f->real);
+    int rc = f->real()->pMethods->xClose(f->real());
     delete f->pending;
     f->pending = nullptr;
     return flushed != SQLITE_OK ? flushed : rc;
@@ -126,25 +130,19 @@ sqlite3_vfs* inner(sqlite3_vfs* vfs) { return static_cast<sqlite3_vfs*>(vfs->pAp
 int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags, int* out_flags) {
     GatherFile* f = gather(file);
     f->base.pMethods = nullptr;
-    f->real = reinterpret_cast<sqlite3_file*>(f + 1);
     f->pending = nullptr;
     f->pending_at = 0;
-    int rc = inner(vfs)->xOpen(inner(vfs), name, f->real, flags, out_flags);
-    if (rc != SQLITE_OK) {  // SQLite calls no method of our file, whose pMethods is null: close theirs here
-        if (f->real->pMethods != nullptr) f->real->pMethods->xClose(f->real);
-        return rc;
-    }
+    sqlite3_file* wrapped = f->real();
+    int rc = inner(vfs)->xOpen(inner(vfs), name, wrapped, flags, out_flags);
     // The methods above forward version 3's calls: a file of the wrapped VFS with fewer cannot be wrapped.
-    if (f->real->pMethods == nullptr || f->real->pMethods->iVersion < 3) {
-        if (f->real->pMethods != nullptr) f->real->pMethods->xClose(f->real);
-        return SQLITE_CANTOPEN;
-    }
-    if (flags & SQLITE_OPEN_WAL) {
+    if (rc == SQLITE_OK && (wrapped->pMethods == nullptr || wrapped->pMethods->iVersion < 3)) rc = SQLITE_CANTOPEN;
+    if (rc == SQLITE_OK && (flags & SQLITE_OPEN_WAL)) {
         f->pending = new (std::nothrow) std::string();
-        if (f->pending == nullptr) {
-            f->real->pMethods->xClose(f->real);
-            return SQLITE_NOMEM;
-        }
+        if (f->pending == nullptr) rc = SQLITE_NOMEM;
+    }
+    if (rc != SQLITE_OK) {  // SQLite calls no method of our file, whose pMethods is null: close theirs here
+        if (wrapped->pMethods != nullptr) wrapped->pMethods->xClose(wrapped);
+        return rc;
     }
     f->base.pMethods = &kMethods;
     return SQLITE_OK;
