@@ -35,6 +35,7 @@ using Clock = std::chrono::steady_clock;
 // events report as the previous value and what compaction removes.
 // current: key -> the id of its live row, maintained in the write transaction, so the latest list
 // is a range scan of live keys however many revisions each key has.
+// kv_tombstones: the tombstones by revision, for a list at a past revision (the keys deleted since).
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS kv (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS kv (
     value BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS kv_key_id ON kv (key, id);
+CREATE INDEX IF NOT EXISTS kv_tombstones ON kv (id, key, deleted) WHERE deleted = 1;
 CREATE TABLE IF NOT EXISTS current (
     key TEXT PRIMARY KEY,
     id INTEGER NOT NULL,
@@ -338,17 +340,12 @@ public:
             return compacted_error(result.revision, compacted).context("list " + prefix);
 
         // Keys in [lower, end): lower is the prefix, or past start_after when that is further.
-        std::string end = prefix_end(prefix);
         bool after = !options.start_after.empty() && options.start_after >= prefix;
-        const std::string& lower = after ? options.start_after : prefix;
-        // The WHERE clause on column `col`: ?1 the lower bound, ?2 the end.
-        auto range = [after, bounded = !end.empty()](const std::string& col) {
-            return col + (after ? " > ?1" : " >= ?1") + (bounded ? " AND " + col + " < ?2" : "");
-        };
+        Range range{after ? options.start_after : prefix, prefix_end(prefix), after};
         int64_t limit = options.limit > 0 ? options.limit : -1;
 
-        auto status = result.revision == latest ? list_latest(**db, range("c.key"), lower, end, limit, result)
-                                                : list_past(**db, range("key"), lower, end, limit, result);
+        auto status = result.revision == latest ? list_latest(**db, range, limit, result)
+                                                : list_past(**db, range, limit, result);
         if (!status) return std::move(status).error().context("list " + prefix);
         return result;
     }
@@ -412,12 +409,28 @@ private:
         return {};
     }
 
-    Status list_latest(Db& db, const std::string& range, const std::string& lower, const std::string& end,
-                       int64_t limit, ListResult& result) {
-        auto q = db.query("SELECT c.key, c.id, c.created, k.value FROM current c JOIN kv k ON k.id = c.id WHERE " + range + " ORDER BY c.key LIMIT ?3");
+    // The keys a list covers: [lower, end), or (lower, end) when `after`; no end bound when end is empty.
+    struct Range {
+        const std::string& lower;
+        std::string end;
+        bool after;
+
+        // The WHERE clause on column `col`: ?1 the lower bound, ?2 the end.
+        std::string where(const std::string& col) const {
+            return col + (after ? " > ?1" : " >= ?1") + (end.empty() ? "" : " AND " + col + " < ?2");
+        }
+        void bind(Query& q) const {
+            q.bind(1, lower);
+            if (!end.empty()) q.bind(2, end);
+        }
+    };
+
+    Status list_latest(Db& db, const Range& range, int64_t limit, ListResult& result) {
+        auto q = db.query("SELECT c.key, c.id, c.created, k.value FROM current c JOIN kv k ON k.id = c.id WHERE " +
+                          range.where("c.key") + " ORDER BY c.key LIMIT ?3");
         if (!q) return std::move(q).error();
-        q->bind(1, lower).bind(3, limit >= 0 ? limit + 1 : -1);
-        if (!end.empty()) q->bind(2, end);
+        range.bind(*q);
+        q->bind(3, limit >= 0 ? limit + 1 : -1);
         for (;;) {
             auto row = q->step();
             if (!row) return std::move(row).error();
@@ -429,55 +442,123 @@ private:
             result.items.push_back(KeyValue{std::string(q->text(0)), q->blob(3), q->int64(2), q->int64(1)});
         }
         if (!result.more) return {};
-        auto count = db.query("SELECT COUNT(*) FROM current WHERE key > ?1" +
-                              std::string(end.empty() ? "" : " AND key < ?2"));
-        if (!count) return std::move(count).error();
-        count->bind(1, result.items.back().key);
-        if (!end.empty()) count->bind(2, end);
-        auto row = count->step();
-        if (!row) return std::move(row).error();
-        result.remaining = count->int64(0);
+        auto remaining = live_after(db, range, result.items.back().key, result.revision);
+        if (!remaining) return std::move(remaining).error();
+        result.remaining = *remaining;
         return {};
     }
 
-    // A snapshot in the past: walk the distinct keys of the log (one index seek each, however many
-    // revisions a key has) and take each key's newest row at or before the revision.
-    Status list_past(Db& db, const std::string& range, const std::string& lower, const std::string& end,
-                     int64_t limit, ListResult& result) {
-        std::string cursor = lower;
-        std::string next_sql = "SELECT key FROM kv WHERE " + range + " ORDER BY key LIMIT 1";
-        std::string after_sql = "SELECT key FROM kv WHERE key > ?1" + std::string(end.empty() ? "" : " AND key < ?2") +
-                                " ORDER BY key LIMIT 1";
-        bool first = true;
-        for (;;) {
-            std::string key;
-            {
-                auto q = db.query(first ? next_sql : after_sql);
-                if (!q) return std::move(q).error();
-                q->bind(1, cursor);
-                if (!end.empty()) q->bind(2, end);
-                auto row = q->step();
-                if (!row) return std::move(row).error();
-                if (!*row) break;
-                key = std::string(q->text(0));
-            }
-            first = false;
-            cursor = key;
+    // The number of live keys in the range after `last` created at or before `revision` (so live at it).
+    Result<int64_t> live_after(Db& db, const Range& range, const std::string& last, int64_t revision) {
+        auto q = db.query("SELECT COUNT(*) FROM current WHERE key > ?1" +
+                          std::string(range.end.empty() ? "" : " AND key < ?2") + " AND created <= ?3");
+        if (!q) return std::move(q).error();
+        q->bind(1, last).bind(3, revision);
+        if (!range.end.empty()) q->bind(2, range.end);
+        auto row = q->step();
+        if (!row) return std::move(row).error();
+        return q->int64(0);
+    }
+
+    // A snapshot in the past, read off the latest state. A live key whose row is at or before the revision
+    // is at the revision what it is now; a live key written since, and a key deleted since (its tombstone
+    // is in the tombstone index, few for a list continued a moment later), is looked up at the revision.
+    Status list_past(Db& db, const Range& range, int64_t limit, ListResult& result) {
+        auto deleted = deleted_since(db, range, result.revision);
+        if (!deleted) return std::move(deleted).error();
+        auto at_revision = [&](const std::string& key) -> Result<std::optional<KeyValue>> {
             auto q = db.query(
                 "SELECT id, created, deleted, value FROM kv WHERE key = ?1 AND id <= ?2 ORDER BY id DESC LIMIT 1");
             if (!q) return std::move(q).error();
             q->bind(1, key).bind(2, result.revision);
             auto row = q->step();
             if (!row) return std::move(row).error();
-            if (!*row || q->int64(2) != 0) continue;
-            if (limit >= 0 && static_cast<int64_t>(result.items.size()) == limit) {
-                result.more = true;
-                ++result.remaining;
-                continue;
+            if (!*row || q->int64(2) != 0) return std::optional<KeyValue>();
+            return std::optional<KeyValue>(KeyValue{key, q->blob(3), q->int64(1), q->int64(0)});
+        };
+        // Adds kv unless the page is full, in which case there is more. False once full.
+        auto add = [&](KeyValue kv) {
+            if (limit >= 0 && static_cast<int64_t>(result.items.size()) == limit) return result.more = true, false;
+            result.items.push_back(std::move(kv));
+            return true;
+        };
+        // Adds the key's row at the revision, if it was live then.
+        auto add_at_revision = [&](const std::string& key) -> Result<bool> {
+            auto kv = at_revision(key);
+            if (!kv) return std::move(kv).error();
+            return !*kv || add(std::move(**kv));
+        };
+        // The deleted keys that sort before `before` (all of them when null), in order.
+        size_t next_deleted = 0;
+        auto add_deleted = [&](const std::string* before) -> Result<bool> {
+            for (; next_deleted < deleted->size(); ++next_deleted) {
+                const std::string& key = (*deleted)[next_deleted];
+                if (before && key >= *before) break;
+                auto added = add_at_revision(key);
+                if (!added || !*added) return added;
             }
-            result.items.push_back(KeyValue{std::move(key), q->blob(3), q->int64(1), q->int64(0)});
+            return true;
+        };
+        auto q = db.query("SELECT c.key, c.id, c.created, k.value FROM current c JOIN kv k ON k.id = c.id WHERE " +
+                          range.where("c.key") + " ORDER BY c.key");
+        if (!q) return std::move(q).error();
+        range.bind(*q);
+        bool room = true;  // false once the page is full and one more key has been found
+        while (room) {
+            auto row = q->step();
+            if (!row) return std::move(row).error();
+            if (!*row) break;
+            std::string key(q->text(0));
+            auto added = add_deleted(&key);
+            if (!added) return std::move(added).error();
+            if (!*added) break;
+            // A key deleted and created again since is looked up here, once.
+            if (next_deleted < deleted->size() && (*deleted)[next_deleted] == key) ++next_deleted;
+            if (q->int64(1) <= result.revision) {
+                room = add(KeyValue{std::move(key), q->blob(3), q->int64(2), q->int64(1)});
+            } else {
+                added = add_at_revision(key);
+                if (!added) return std::move(added).error();
+                room = *added;
+            }
+        }
+        if (room) {
+            auto added = add_deleted(nullptr);
+            if (!added) return std::move(added).error();
+        }
+        if (!result.more) return {};
+
+        // remaining: the keys after the page live at the revision. A live key was, when it was created at or
+        // before it; a key deleted since, when its row at the revision says so.
+        const std::string& last = result.items.back().key;
+        auto remaining = live_after(db, range, last, result.revision);
+        if (!remaining) return std::move(remaining).error();
+        result.remaining = *remaining;
+        for (auto it = std::upper_bound(deleted->begin(), deleted->end(), last); it != deleted->end(); ++it) {
+            auto kv = at_revision(*it);
+            if (!kv) return std::move(kv).error();
+            if (*kv) ++result.remaining;
         }
         return {};
+    }
+
+    // The keys in the range with a tombstone after `revision`, sorted.
+    Result<std::vector<std::string>> deleted_since(Db& db, const Range& range, int64_t revision) {
+        auto q = db.query("SELECT key FROM kv INDEXED BY kv_tombstones WHERE deleted = 1 AND id > ?3 AND " +
+                          range.where("+key"));
+        if (!q) return std::move(q).error();
+        range.bind(*q);
+        q->bind(3, revision);
+        std::vector<std::string> keys;
+        for (;;) {
+            auto row = q->step();
+            if (!row) return std::move(row).error();
+            if (!*row) break;
+            keys.emplace_back(q->text(0));
+        }
+        std::sort(keys.begin(), keys.end());
+        keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+        return keys;
     }
 
     struct Current {

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -303,6 +305,77 @@ TEST_P(StoreTest, PaginationOverAThousandKeysReadsOneSnapshot) {
     auto latest = list("/registry/configmaps/");
     EXPECT_EQ(latest.items.size(), 1000u);
     EXPECT_GT(latest.revision, snapshot);
+}
+
+// A model of a key range's history for checking lists at past revisions: random creates, updates and
+// deletes over a few keys, and the state after each.
+struct PastRevisions {
+    struct Row {
+        std::string value;
+        int64_t create_revision, mod_revision;
+    };
+    using State = std::map<std::string, Row>;
+    std::vector<std::pair<int64_t, State>> states;  // (revision, the keys' state at it)
+
+    // `writes` random writes to /m/k00../m/k39; a key outside the range (/m0) is written as well.
+    void write(Store& store, int writes, uint64_t seed) {
+        std::mt19937_64 rng(seed);
+        State state = states.empty() ? State{} : states.back().second;
+        for (int i = 0; i < writes; ++i) {
+            char key[16];
+            snprintf(key, sizeof key, "/m/k%02d", static_cast<int>(rng() % 40));
+            std::string value = std::to_string(i);
+            auto it = state.find(key);
+            Result<KeyValue> r = it == state.end() ? store.create(key, value)
+                                 : rng() % 4 == 0  ? store.remove(key, 0)
+                                                   : store.update(key, value, 0);
+            ASSERT_TRUE(r) << r.error().what();
+            if (it == state.end()) state[key] = Row{value, r->mod_revision, r->mod_revision};
+            else if (r->value == value) it->second = Row{value, it->second.create_revision, r->mod_revision};
+            else state.erase(it);
+            if (i % 7 == 0) {
+                ASSERT_TRUE(store.update("/m0", value, 0) || store.create("/m0", value));
+            }
+            states.emplace_back(r->mod_revision, state);
+        }
+    }
+
+    // Lists /m/ at the revision of states[i] in pages of several sizes; each page and its remaining
+    // count must match the model.
+    void expect_lists_match(Store& store, size_t i) {
+        const auto& [revision, state] = states.at(i);
+        for (int limit : {1, 3, 7, 0}) {
+            ListOptions o;
+            o.revision = revision;
+            o.limit = limit;
+            std::vector<KeyValue> seen;
+            for (int page = 0; page < 100; ++page) {
+                auto r = store.list("/m/", o);
+                ASSERT_TRUE(r) << r.error().what();
+                seen.insert(seen.end(), r->items.begin(), r->items.end());
+                if (!r->more) break;
+                EXPECT_EQ(r->remaining, static_cast<int64_t>(state.size() - seen.size()))
+                    << "at revision " << revision << ", limit " << limit;
+                o.start_after = seen.back().key;
+            }
+            ASSERT_EQ(seen.size(), state.size()) << "at revision " << revision << ", limit " << limit;
+            auto row = state.begin();
+            for (auto& kv : seen) {
+                EXPECT_EQ(kv.key, row->first) << "at revision " << revision;
+                EXPECT_EQ(kv.value, row->second.value) << kv.key << " at revision " << revision;
+                EXPECT_EQ(kv.create_revision, row->second.create_revision) << kv.key << " at revision " << revision;
+                EXPECT_EQ(kv.mod_revision, row->second.mod_revision) << kv.key << " at revision " << revision;
+                ++row;
+            }
+        }
+    }
+};
+
+TEST_P(StoreTest, ListsAtPastRevisionsMatchAModel) {
+    PastRevisions model;
+    model.write(*store_, 300, 1);
+    for (size_t i = 0; i < model.states.size(); i += 23) model.expect_lists_match(*store_, i);
+    model.expect_lists_match(*store_, model.states.size() - 2);
 }
 
 TEST_P(StoreTest, ListAtAPastRevisionUntilCompacted) {
@@ -657,6 +730,18 @@ TEST_F(SqliteStoreTest, CompactsPeriodically) {
         EXPECT_EQ(sqlite_rows(dir_), 1);
         EXPECT_EQ(store.get("/a")->value, "50");
     }
+}
+
+// SQLite only: lists at revisions that thousands of writes (a quarter of them deletes) have followed.
+TEST_F(SqliteStoreTest, ListsLongPastMatchAModel) {
+    SqliteOptions o;
+    o.sync = SqliteOptions::Sync::normal;
+    o.compact_interval = 0ms;
+    auto s = open_sqlite(dir_ + "/store.db", o);
+    ASSERT_TRUE(s) << s.error().what();
+    PastRevisions model;
+    model.write(**s, 6000, 2);
+    for (size_t i : {0, 100, 1000, 1500, 3000, 5990}) model.expect_lists_match(**s, i);
 }
 
 // The names of this process's threads (their comm).
