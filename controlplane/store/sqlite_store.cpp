@@ -478,7 +478,10 @@ private:
         };
         // Adds kv unless the page is full, in which case there is more. False once full.
         auto add = [&](KeyValue kv) {
-            if (limit >= 0 && static_cast<int64_t>(result.items.size()) == limit) return result.more = true, false;
+            if (limit >= 0 && static_cast<int64_t>(result.items.size()) == limit) {
+                result.more = true;
+                return false;
+            }
             result.items.push_back(std::move(kv));
             return true;
         };

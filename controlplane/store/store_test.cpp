@@ -326,17 +326,27 @@ struct PastRevisions {
             snprintf(key, sizeof key, "/m/k%02d", static_cast<int>(rng() % 40));
             std::string value = std::to_string(i);
             auto it = state.find(key);
-            Result<KeyValue> r = it == state.end() ? store.create(key, value)
-                                 : rng() % 4 == 0  ? store.remove(key, 0)
-                                                   : store.update(key, value, 0);
-            ASSERT_TRUE(r) << r.error().what();
-            if (it == state.end()) state[key] = Row{value, r->mod_revision, r->mod_revision};
-            else if (r->value == value) it->second = Row{value, it->second.create_revision, r->mod_revision};
-            else state.erase(it);
+            int64_t revision = 0;
+            if (it == state.end()) {
+                auto r = store.create(key, value);
+                ASSERT_TRUE(r) << r.error().what();
+                revision = r->mod_revision;
+                state[key] = Row{value, revision, revision};
+            } else if (rng() % 4 == 0) {
+                auto r = store.remove(key, 0);
+                ASSERT_TRUE(r) << r.error().what();
+                revision = r->mod_revision;
+                state.erase(it);
+            } else {
+                auto r = store.update(key, value, 0);
+                ASSERT_TRUE(r) << r.error().what();
+                revision = r->mod_revision;
+                it->second = Row{value, it->second.create_revision, revision};
+            }
+            states.emplace_back(revision, state);
             if (i % 7 == 0) {
                 ASSERT_TRUE(store.update("/m0", value, 0) || store.create("/m0", value));
             }
-            states.emplace_back(r->mod_revision, state);
         }
     }
 
