@@ -5,11 +5,11 @@
 
 #include <cstdint>
 #include <cstdlib>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "skiff/apiserver/api_handler.hpp"
+#include "skiff/base/fs.hpp"
 #include "skiff/store/store.hpp"
 
 namespace {
@@ -23,10 +23,7 @@ char store_dir[] = "/tmp/skiff-apiserver-fuzz.XXXXXX";
 apiserver::Handler& handler() {
     static std::unique_ptr<store::Store> db = [] {
         if (!mkdtemp(store_dir)) abort();
-        std::atexit([] {
-            std::error_code ignored;
-            std::filesystem::remove_all(store_dir, ignored);
-        });
+        std::atexit([] { (void)fs::remove_all(store_dir); });
         store::SqliteOptions o;
         o.sync = store::SqliteOptions::Sync::normal;
         auto s = store::open_sqlite(std::string(store_dir) + "/state.db", o);

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "skiff/base/fs.hpp"
+#include "test_dir.hpp"
 
 namespace skiff::store::sqlite {
 namespace {
@@ -25,10 +26,8 @@ constexpr int kRows = 500;
 class WalCheckpointerTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        char tmpl[] = "/tmp/skiff-wal-XXXXXX";
-        ASSERT_NE(mkdtemp(tmpl), nullptr);
-        dir_ = tmpl;
-        path_ = dir_ + "/test.db";
+        ASSERT_FALSE(dir_.path.empty());
+        path_ = dir_.path + "/test.db";
         auto db = Db::open(path_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
         ASSERT_TRUE(db) << db.error().what();
         writer_ = std::move(*db);
@@ -51,7 +50,6 @@ protected:
     void TearDown() override {
         checkpointer_.reset();
         writer_.reset();
-        (void)fs::remove_all(dir_);
     }
 
     void write_row(int id, int64_t gen) {
@@ -86,7 +84,7 @@ protected:
         return q->int64(1);
     }
 
-    std::string dir_;
+    TestDir dir_{"/tmp/skiff-wal-XXXXXX"};  // first: removed after the connections close
     std::string path_;
     std::unique_ptr<Db> writer_;
     std::unique_ptr<WalCheckpointer> checkpointer_;
